@@ -1,0 +1,1 @@
+export { facts, hostFacts } from './facts';
