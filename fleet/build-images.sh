@@ -36,6 +36,15 @@ image_rev() {
   docker image inspect --format "{{ index .Config.Labels \"$REV_LABEL\" }}" "$1" 2>/dev/null
 }
 
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# Drops the image a rebuild untagged, unless containers still use it.
+remove_replaced() {
+  local old=$1 image=$2
+  [[ -n $old && $old != "$(image_id "$image")" ]] || return 0
+  docker image rm "$old" >/dev/null 2>&1 || say "previous $image ($old) is still in use; kept"
+}
+
 # True when the image must be built; says why.
 needs_build() {
   local image=$1 rev
@@ -52,11 +61,10 @@ needs_build() {
 
 # Unmounts whatever a failed debootstrap left mounted, then removes the tree.
 remove_rootfs() {
-  local rootfs=$1 mnt
+  local rootfs=$1
   [[ -d $rootfs ]] || return 0
-  for mnt in $(awk -v root="$rootfs" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r); do
-    umount -l "$mnt" || true
-  done
+  awk -v root="$rootfs" '$2 == root || index($2, root "/") == 1 { print $2 }' /proc/mounts | sort -r |
+    while IFS= read -r mnt; do umount -l "$mnt" || true; done
   rm -rf --one-file-system "$rootfs"
 }
 
@@ -139,7 +147,9 @@ main() {
   docker_ready || die "docker daemon not reachable; run: scripts/setup"
   REV=$(fleet_rev)
 
-  local rebuilt=0
+  local rebuilt=0 old_sshd old_systemd
+  old_sshd=$(image_id "$FLEET_SSHD_IMAGE")
+  old_systemd=$(image_id "$FLEET_SYSTEMD_IMAGE")
   if needs_build "$FLEET_SSHD_IMAGE"; then
     [[ $(id -u) -eq 0 ]] || die "debootstrap needs root; run: sudo fleet/build-images.sh"
     have debootstrap || die "debootstrap is not installed; run: scripts/setup"
@@ -150,6 +160,8 @@ main() {
   if [[ $rebuilt == 1 ]] || needs_build "$FLEET_SYSTEMD_IMAGE"; then
     build_systemd_image
   fi
+  remove_replaced "$old_systemd" "$FLEET_SYSTEMD_IMAGE"
+  remove_replaced "$old_sshd" "$FLEET_SSHD_IMAGE"
   say "images up to date ($FLEET_SSHD_IMAGE, $FLEET_SYSTEMD_IMAGE; rev $REV)"
 }
 

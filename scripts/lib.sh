@@ -1,5 +1,5 @@
 # Helpers shared by rollbook's bash scripts. Source it; it does nothing on its own.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 
 ROLLBOOK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROLLBOOK_STATE="$ROLLBOOK_ROOT/.rollbook"
