@@ -45,3 +45,12 @@ export interface Inventory {
   hosts: Record<string, InventoryHost>;
   groups: Record<string, InventoryGroup>;
 }
+
+/** An inventory read by a loader, with what the loader skipped and why. */
+export interface LoadedInventory extends Inventory {
+  /**
+   * Settings the loader ignored (an `ansible_password`, an Ansible Vault value),
+   * one line each naming the file and line. Never contains a secret value.
+   */
+  warnings: string[];
+}
