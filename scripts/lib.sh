@@ -2,7 +2,7 @@
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 
 ROLLBOOK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROLLBOOK_STATE="$ROLLBOOK_ROOT/.rollbook"
+ROLLBOOK_STATE="${ROLLBOOK_STATE_DIR:-$ROLLBOOK_ROOT/.rollbook}"
 ROLLBOOK_TAG=${ROLLBOOK_TAG:-$(basename "$0")}
 
 # Images that every test fleet starts from; src/fleet/ uses the same names.

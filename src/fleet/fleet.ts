@@ -301,6 +301,9 @@ function runArgs(ctx: FleetContext, host: FleetHost): string[] {
     ...['--label', `${LABEL.kind}=${host.kind}`, '--label', `${LABEL.key}=${ctx.keys.keyId}`],
   ];
   const network = ['--network', ctx.network.name, '--ip', host.address, '--hostname', host.name];
+  // Docker's embedded DNS never answers outside names on an --internal network; without
+  // these, every apt run waits 10-20 s on lookups (an SRV query first) before using the mirror.
+  const dns = ['--dns-opt', 'timeout:1', '--dns-opt', 'attempts:1'];
   const keys = ['-v', `${ctx.keys.publicKeyFile}:${KEYS_MOUNT}:ro`];
   const dind = host.kind === 'systemd' ? [...DIND_ARGS, '-v', `${dockerVolume(host)}:/var/lib/docker`] : [];
   return [
@@ -310,6 +313,7 @@ function runArgs(ctx: FleetContext, host: FleetHost): string[] {
     host.container,
     ...labels,
     ...network,
+    ...dns,
     ...keys,
     ...dind,
     FLEET_IMAGES[host.kind],
