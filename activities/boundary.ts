@@ -28,7 +28,9 @@ export function toFailure(err: unknown): ApplicationFailure {
 }
 
 /** Wraps an activity so every error it throws crosses the boundary as described above. */
-export function atBoundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function atBoundary<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);

@@ -1,11 +1,13 @@
-import type { ActivityDeps } from './deps';
+import { createChapterActivities, type ChapterDeps } from './chapters';
 import { createFactsActivities } from './facts';
 
 export type { ActivityDeps } from './deps';
+export type { ChapterDeps } from './chapters';
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ChapterDeps) {
   return {
     ...createFactsActivities(deps),
+    ...createChapterActivities(deps),
   };
 }
 

@@ -48,10 +48,20 @@ async function main(): Promise<void> {
   const running = worker.run();
 
   const { document } = await readInventory(fleet.inventoryFile, 'all');
-  const { client, close } = await connectClient({ address: ADDRESS, namespace: 'default', taskQueue: TASK_QUEUE });
+  const { client, close } = await connectClient({
+    address: ADDRESS,
+    namespace: 'default',
+    taskQueue: TASK_QUEUE,
+  });
   const workflowId = `demo-facts-${Date.now()}`;
   console.log(`workflow ${workflowId}: ${UI_URL}/namespaces/default/workflows/${workflowId}`);
-  const report = await runFacts(client, { document, limit: 'all', acceptNewHostKeys: false, taskQueue: TASK_QUEUE, workflowId });
+  const report = await runFacts(client, {
+    document,
+    limit: 'all',
+    acceptNewHostKeys: false,
+    taskQueue: TASK_QUEUE,
+    workflowId,
+  });
   console.log(factsTable(report));
   await close();
 
@@ -59,7 +69,9 @@ async function main(): Promise<void> {
   console.log(`inventory of the fleet: ${fleet.inventoryFile}`);
   console.log('try: bin/rollbook facts --inventory ' + fleet.inventoryFile + ' --task-queue ' + TASK_QUEUE);
   if (!values.exit) {
-    console.log('the worker and the UI stay up; Ctrl-C stops them (scripts/fleet down --name demo removes the hosts)');
+    console.log(
+      'the worker and the UI stay up; Ctrl-C stops them (scripts/fleet down --name demo removes the hosts)',
+    );
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   }
   worker.shutdown();

@@ -6,6 +6,9 @@
 
 export type InitSystem = 'systemd' | 'sysv' | 'openrc' | 'upstart' | 'none';
 
+/** Which package family a distribution belongs to: apt (`debian`), yum/dnf (`rhel`), or neither. */
+export type OsFamily = 'debian' | 'rhel' | 'unknown';
+
 export interface HostFacts {
   /** `ID` from /etc/os-release, e.g. `debian`, `ubuntu`, `centos`. */
   osId: string;
@@ -13,6 +16,10 @@ export interface HostFacts {
   osVersion: string;
   /** `PRETTY_NAME` from /etc/os-release. */
   osName: string;
+  /** `VERSION_CODENAME` (or `UBUNTU_CODENAME`) from /etc/os-release, e.g. `bookworm`; absent when the file has none (CentOS 7). */
+  osCodename?: string;
+  /** From `ID` and `ID_LIKE`: `debian` for Debian, Ubuntu and derivatives, `rhel` for RHEL, CentOS, Fedora and rebuilds. */
+  osFamily: OsFamily;
   /** `uname -r`. */
   kernel: string;
   /** `uname -m`, e.g. `x86_64`, `aarch64`. */
@@ -33,6 +40,8 @@ export const FACTS_SCRIPT = [
   'echo "os_id=${ID:-unknown}"',
   'echo "os_version=${VERSION_ID:-}"',
   'echo "os_name=${PRETTY_NAME:-}"',
+  'echo "os_codename=${VERSION_CODENAME:-${UBUNTU_CODENAME:-}}"',
+  'echo "os_like=${ID_LIKE:-}"',
   'echo "kernel=$(uname -r)"',
   'echo "arch=$(uname -m)"',
   'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
@@ -63,14 +72,28 @@ function initSystem(values: Map<string, string>): InitSystem {
   return 'none';
 }
 
+const RHEL_LIKE = new Set(['rhel', 'centos', 'fedora', 'rocky', 'almalinux', 'ol', 'amzn']);
+
+/** The family from `ID` and the space-separated `ID_LIKE` list. */
+export function osFamilyOf(osId: string, osLike = ''): OsFamily {
+  const ids = [osId, ...osLike.split(/\s+/)].map((id) => id.toLowerCase());
+  if (ids.some((id) => id === 'debian' || id === 'ubuntu')) return 'debian';
+  if (ids.some((id) => RHEL_LIKE.has(id))) return 'rhel';
+  return 'unknown';
+}
+
 export function parseFacts(stdout: string): HostFacts {
   const values = readLines(stdout);
   const clientVersion = values.get('docker_client');
   const serverVersion = values.get('docker_server');
+  const osId = values.get('os_id') ?? 'unknown';
+  const osCodename = values.get('os_codename');
   return {
-    osId: values.get('os_id') ?? 'unknown',
+    osId,
     osVersion: values.get('os_version') ?? '',
     osName: values.get('os_name') ?? '',
+    ...(osCodename ? { osCodename } : {}),
+    osFamily: osFamilyOf(osId, values.get('os_like')),
     kernel: values.get('kernel') ?? '',
     arch: values.get('arch') ?? '',
     init: initSystem(values),

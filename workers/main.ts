@@ -4,6 +4,7 @@
  *   TEMPORAL_NAMESPACE    default `default`
  *   ROLLBOOK_TASK_QUEUE   default `rollbook`
  *   ROLLBOOK_KNOWN_HOSTS  known_hosts file, default ~/.ssh/known_hosts
+ *   ROLLBOOK_IMAGES_DIR   image tars that chapters copy onto hosts, default .rollbook/images
  * Secrets are resolved here, by name: ROLLBOOK_SECRET_<NAME> or files in ROLLBOOK_SECRETS_DIR.
  */
 import os from 'node:os';
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: process.env.ROLLBOOK_TASK_QUEUE ?? 'rollbook',
     knownHostsFile: process.env.ROLLBOOK_KNOWN_HOSTS ?? path.join(os.homedir(), '.ssh', 'known_hosts'),
+    ...(process.env.ROLLBOOK_IMAGES_DIR ? { imagesDir: process.env.ROLLBOOK_IMAGES_DIR } : {}),
   });
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);

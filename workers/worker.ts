@@ -3,10 +3,17 @@
  * pools they share. Used by the worker process, the demo and the tests.
  */
 import path from 'node:path';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { STATE_DIR } from '../src/paths';
 import { SshPool } from '../src/ssh';
 import type { HostKeyPolicy } from '../src/target';
+import { dirImageSource } from './images';
 
 export const DEFAULT_TASK_QUEUE = 'rollbook';
 
@@ -21,6 +28,8 @@ export interface RollbookWorkerOptions {
   knownHostsFile: string;
   /** A prebuilt workflow bundle (tests build one per file to save the bundling time). */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** Directory of image tars that chapters copy onto hosts; default `<state>/images`. */
+  imagesDir?: string;
   /** Worker-wide cap on concurrently running activities; default 100. */
   maxConcurrentActivities?: number;
 }
@@ -28,7 +37,7 @@ export interface RollbookWorkerOptions {
 export interface RollbookWorker {
   worker: Worker;
   /** Closes the SSH pools and the Temporal connection once the worker has stopped. */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export const WORKFLOWS_PATH = path.resolve(__dirname, '..', 'workflows');
@@ -63,7 +72,10 @@ export async function createRollbookWorker(opts: RollbookWorkerOptions): Promise
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ ssh }),
+    activities: createActivities({
+      ssh,
+      images: dirImageSource(opts.imagesDir ?? path.join(STATE_DIR, 'images')),
+    }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 100,
   });
   return {

@@ -35,8 +35,7 @@ const factsInputSchema = z
 export type FactsInput = z.input<typeof factsInputSchema>;
 
 export type HostFactsOutcome =
-  | { host: string; status: 'ok'; facts: HostFacts }
-  | { host: string; status: 'failed'; error: string };
+  { host: string; status: 'ok'; facts: HostFacts } | { host: string; status: 'failed'; error: string };
 
 export interface FactsReport {
   hosts: HostFactsOutcome[];
@@ -81,8 +80,12 @@ function rejectInput(problems: string[]): never {
 }
 
 function failureReason(err: unknown): string {
-  if (err instanceof ChildWorkflowFailure && err.cause) return err.cause.cause?.message ?? err.cause.message;
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof ChildWorkflowFailure && err.cause) {
+    const inner = err.cause.cause;
+    return inner instanceof Error ? inner.message : err.cause.message;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
 }
 
 export async function facts(input: FactsInput): Promise<FactsReport> {

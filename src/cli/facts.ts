@@ -47,7 +47,15 @@ export function factsTable(report: FactsReport): string {
     const docker = facts.docker.installed
       ? `${facts.docker.clientVersion ?? '?'} (daemon ${facts.docker.serverVersion ?? 'not answering'})`
       : 'absent';
-    table.push([outcome.host, 'ok', facts.osName || facts.osId, facts.kernel, facts.arch, facts.init, docker]);
+    table.push([
+      outcome.host,
+      'ok',
+      facts.osName || facts.osId,
+      facts.kernel,
+      facts.arch,
+      facts.init,
+      docker,
+    ]);
   }
   return table.toString();
 }

@@ -38,7 +38,10 @@ function problemsOf(err: unknown): string {
 }
 
 /** Loads and checks the inventory and the pattern before anything is started. */
-export async function readInventory(file: string, limit: string): Promise<{ document: InventoryDocument; hosts: string[] }> {
+export async function readInventory(
+  file: string,
+  limit: string,
+): Promise<{ document: InventoryDocument; hosts: string[] }> {
   let inventory: Inventory;
   try {
     inventory = await loadInventory(file);
@@ -49,6 +52,10 @@ export async function readInventory(file: string, limit: string): Promise<{ docu
     const hosts = selectHosts(inventory, limit).map((h) => h.name);
     return { document: toDocument(inventory), hosts };
   } catch (err) {
-    throw new CliError(problemsOf(err), EXIT.invalidInput, `check the pattern against: rollbook hosts --inventory ${file}`);
+    throw new CliError(
+      problemsOf(err),
+      EXIT.invalidInput,
+      `check the pattern against: rollbook hosts --inventory ${file}`,
+    );
   }
 }

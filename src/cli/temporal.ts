@@ -7,7 +7,9 @@ export interface TemporalOptions {
   taskQueue: string;
 }
 
-export async function connectClient(opts: TemporalOptions): Promise<{ client: Client; close(): Promise<void> }> {
+export async function connectClient(
+  opts: TemporalOptions,
+): Promise<{ client: Client; close: () => Promise<void> }> {
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: opts.address, connectTimeout: 5_000 });

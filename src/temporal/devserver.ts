@@ -46,7 +46,8 @@ export function findTemporalBinary(): string {
     ...(process.env.PATH ?? '').split(':').map((dir) => path.join(dir, 'temporal')),
   ];
   const found = candidates.find((candidate) => candidate && existsSync(candidate));
-  if (!found) throw new Error('no Temporal CLI binary found: run scripts/setup, or set ROLLBOOK_TEMPORAL_BIN');
+  if (!found)
+    throw new Error('no Temporal CLI binary found: run scripts/setup, or set ROLLBOOK_TEMPORAL_BIN');
   return found;
 }
 
@@ -109,12 +110,14 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
 
 async function waitUntilServing(address: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let exited: number | null = null;
-  child.once('exit', (code) => (exited = code ?? -1));
+  const exit: { code?: number } = {};
+  child.once('exit', (code) => (exit.code = code ?? -1));
   for (;;) {
-    if (exited !== null) throw new Error(`Temporal dev server exited with code ${exited} while starting`);
+    if (exit.code !== undefined)
+      throw new Error(`Temporal dev server exited with code ${exit.code} while starting`);
     if (await answers(address)) return;
-    if (Date.now() > deadline) throw new Error(`Temporal dev server at ${address} did not answer in ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`Temporal dev server at ${address} did not answer in ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

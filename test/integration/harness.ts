@@ -3,12 +3,22 @@
  * bundle built once per test file, and a worker on a task queue of the test's own.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { bundleWorkflows, createRollbookWorker, type RollbookWorker } from '../../workers/worker';
+
+// Worker lifecycle lines at INFO drown test output; warnings and errors still show.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // Already installed by an earlier test file in this process.
+}
 
 export function temporalAddress(): string {
   const address = process.env.TEMPORAL_ADDRESS;
-  if (!address) throw new Error('TEMPORAL_ADDRESS is unset: run integration tests through jest (globalSetup starts Temporal)');
+  if (!address)
+    throw new Error(
+      'TEMPORAL_ADDRESS is unset: run integration tests through jest (globalSetup starts Temporal)',
+    );
   return address;
 }
 

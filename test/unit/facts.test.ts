@@ -20,6 +20,7 @@ describe('parseFacts', () => {
       osId: 'debian',
       osVersion: '12',
       osName: 'Debian GNU/Linux 12 (bookworm)',
+      osFamily: 'debian',
       kernel: '6.1.0-18-amd64',
       arch: 'x86_64',
       init: 'systemd',

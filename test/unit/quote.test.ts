@@ -8,9 +8,12 @@ function viaShell(command: string): string {
 }
 
 describe('shellQuote', () => {
-  it.each(HOSTILE_VALUES.map((v) => [JSON.stringify(v), v]))('passes %s through sh as one literal word', (_, value) => {
-    expect(viaShell(`printf '%s|' ${shellQuote(value)}`)).toBe(`${value}|`);
-  });
+  it.each(HOSTILE_VALUES.map((v) => [JSON.stringify(v), v]))(
+    'passes %s through sh as one literal word',
+    (_, value) => {
+      expect(viaShell(`printf '%s|' ${shellQuote(value)}`)).toBe(`${value}|`);
+    },
+  );
 
   it('leaves plain words unquoted so logs stay readable', () => {
     expect(shellQuote('/etc/apt/sources.list')).toBe('/etc/apt/sources.list');
@@ -43,6 +46,8 @@ describe('shellJoin', () => {
   it('groups each part so operators apply to whole commands', () => {
     const command = shellJoin('&&', [shellCommand(['true']), shellCommand(['echo', 'a; b'])]);
     expect(viaShell(command)).toBe('a; b\n');
-    expect(viaShell(shellJoin('||', [shellCommand(['false']), shellCommand(['echo', 'fallback'])]))).toBe('fallback\n');
+    expect(viaShell(shellJoin('||', [shellCommand(['false']), shellCommand(['echo', 'fallback'])]))).toBe(
+      'fallback\n',
+    );
   });
 });
