@@ -258,7 +258,7 @@ export function installSpecs(params: DockerParams, family: 'apt' | 'yum'): { mai
   const names =
     params.source === 'docker-ce'
       ? ['docker-ce', 'docker-ce-cli', 'containerd.io']
-      : [family === 'apt' ? 'docker.io' : 'docker'];
+      : [params.package ?? (family === 'apt' ? 'docker.io' : 'docker')];
   const main = names[0] ?? 'docker.io';
   const pinned = new Set(params.source === 'docker-ce' ? ['docker-ce', 'docker-ce-cli'] : [main]);
   const separator = family === 'apt' ? '=' : '-';

@@ -11,6 +11,7 @@ import {
   expected,
   imageRefSchema,
   isAbsolutePath,
+  packageNameSchema,
   packageVersionSchema,
   urlSchema,
   userNameSchema,
@@ -166,6 +167,8 @@ export const dockerParamsSchema = z
     source: z.enum(['distribution', 'docker-ce']).default('distribution'),
     /** Where the mirror serves Docker's repository; required with `source: docker-ce`. */
     dockerCe: dockerCeSchema.optional(),
+    /** With `source: distribution`, the package to install: default `docker.io` (apt) or `docker` (yum). */
+    package: packageNameSchema.optional(),
     /** Exact package version to pin, as the package manager prints it; default the newest. */
     version: packageVersionSchema.optional(),
     /** Users added to the docker group, which is root-equivalent; they must exist. Default none. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { CHAPTER_STEPS, chapterParamsSchemas, type ChapterName } from '../chapters/catalog';
+import { validateHostPattern } from '../inventory/pure';
 import { durationSchema } from './duration';
 import { failureThresholdSchema, wavesSchema } from './policy';
 
@@ -72,6 +73,7 @@ export const rolloutInputSchema = z
   })
   .strict()
   .superRefine((input, ctx) => {
+    for (const problem of validateHostPattern(input.limit)) ctx.addIssue({ code: 'custom', path: ['limit'], message: problem });
     input.chapters.forEach((chapter, index) => checkChapter(chapter, index, ctx));
   });
 
