@@ -231,6 +231,11 @@ export interface PackagesState {
   hasData: boolean;
   /** What `apt-get -s install` would install, when the package is missing; empty when unknown. */
   simulated: Array<{ name: string; version: string }>;
+  /**
+   * dpkg was interrupted (a worker or host died mid-install): apt refuses to act
+   * until `dpkg --configure -a` finishes the job. Absent means no.
+   */
+  interrupted?: boolean;
 }
 
 /** Parses `dpkg-query -W -f '${Package}\t${db:Status-Abbrev}\t${Version}\n'`. */
@@ -278,10 +283,26 @@ function packagesProbeScript(family: 'apt' | 'yum'): string {
   return [
     'if [ -n "$(ls -A /var/lib/docker 2>/dev/null)" ]; then echo data=1; else echo data=0; fi',
     'if pgrep -x dockerd >/dev/null 2>&1 || pidof dockerd >/dev/null 2>&1; then echo running=1; else echo running=0; fi',
+    ...(family === 'apt' ? [DPKG_INTERRUPTED_PROBE] : []),
     'echo ---',
     `${query} 2>/dev/null || true`,
   ].join('\n');
 }
+
+/** dpkg's journal (`updates/`) or its audit list is non-empty after an interrupted run. */
+const DPKG_INTERRUPTED_PROBE =
+  'if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ] || [ -n "$(dpkg --audit 2>/dev/null)" ]; then echo interrupted=1; fi';
+
+/** Finishes what an interrupted dpkg left half-done, keeping changed config files. */
+export const DPKG_REPAIR_ARGV = [
+  'env',
+  'DEBIAN_FRONTEND=noninteractive',
+  'dpkg',
+  '--configure',
+  '-a',
+  '--force-confdef',
+  '--force-confold',
+];
 
 function familyOf(ctx: PlanCtx): 'apt' | 'yum' {
   return layoutFor(ctx.facts, ctx.target.host).family;
@@ -306,6 +327,7 @@ async function probePackages(ctx: Ctx): Promise<PackagesState> {
     running: head.includes('running=1'),
     hasData: head.includes('data=1'),
     simulated: [],
+    ...(head.includes('interrupted=1') ? { interrupted: true } : {}),
   };
   if (ctx.params.state === 'present' && family === 'apt' && installPlan(state, ctx) !== null) {
     // Only to show what an install brings; before chapter 1 has run it can fail, and the plan then names the main package only.
@@ -333,6 +355,8 @@ export type PackagesPlan =
       /** The pin is older than what is installed. */
       downgrade: boolean;
       simulated: PackagesState['simulated'];
+      /** Run `dpkg --configure -a` first. */
+      repair: boolean;
     }
   | {
       kind: 'remove';
@@ -341,13 +365,16 @@ export type PackagesPlan =
       purge: boolean;
       packages: string[];
       emptyData: boolean;
+      /** Run `dpkg --configure -a` first. */
+      repair: boolean;
     };
 
 function installPlan(state: PackagesState, ctx: PlanCtx): PackagesPlan | null {
   const { main, specs } = installSpecs(ctx.params, state.family);
   const current = state.installed.find((p) => p.name === main && !p.configOnly);
   const version = ctx.params.version;
-  if (current && (!version || current.version === version)) return null;
+  const repair = state.interrupted === true;
+  if (current && (!version || current.version === version) && !repair) return null;
   const downgrade = Boolean(current && version && compareVersions(version, current.version) < 0);
   const installed = current?.version ?? null;
   return {
@@ -359,6 +386,7 @@ function installPlan(state: PackagesState, ctx: PlanCtx): PackagesPlan | null {
     installed,
     downgrade,
     simulated: state.simulated,
+    repair,
   };
 }
 
@@ -373,8 +401,9 @@ export function planPackages(state: PackagesState, ctx: PlanCtx): PackagesPlan |
     .filter((p) => !p.configOnly || (purge && state.family === 'apt'))
     .map((p) => p.name);
   const emptyData = purge && state.hasData;
-  if (packages.length === 0 && !state.running && !emptyData) return null;
-  return { kind: 'remove', family: state.family, stop: state.running, purge, packages, emptyData };
+  const repair = state.interrupted === true;
+  if (packages.length === 0 && !state.running && !emptyData && !repair) return null;
+  return { kind: 'remove', family: state.family, stop: state.running, purge, packages, emptyData, repair };
 }
 
 const APT_INSTALL_OPTIONS = [
@@ -467,7 +496,17 @@ export const EMPTY_DATA_COMMAND = [
   'fi',
 ].join('\n');
 
+const REPAIR_CHANGE: Change = {
+  kind: 'command',
+  target: 'dpkg --configure -a',
+  action: 'finish the package install that was interrupted',
+};
+
 export function packagesChanges(plan: PackagesPlan): Change[] {
+  return [...(plan.repair ? [REPAIR_CHANGE] : []), ...packageChanges(plan)];
+}
+
+function packageChanges(plan: PackagesPlan): Change[] {
   if (plan.kind === 'install') {
     const version = plan.simulated.find((p) => p.name === plan.main)?.version ?? plan.version;
     const from = plan.installed === null ? '' : `${plan.installed} → `;
@@ -496,6 +535,7 @@ export const packagesStep: StepDefinition<DockerParams, PackagesState, PackagesP
   plan: planPackages,
   changes: packagesChanges,
   apply: async (ctx, plan) => {
+    if (plan.repair) await runPackageManager(ctx, DPKG_REPAIR_ARGV);
     if (plan.kind === 'install') {
       await runPackageManager(ctx, installArgv(plan));
       return;

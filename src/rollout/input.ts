@@ -73,7 +73,8 @@ export const rolloutInputSchema = z
   })
   .strict()
   .superRefine((input, ctx) => {
-    for (const problem of validateHostPattern(input.limit)) ctx.addIssue({ code: 'custom', path: ['limit'], message: problem });
+    for (const problem of validateHostPattern(input.limit))
+      ctx.addIssue({ code: 'custom', path: ['limit'], message: problem });
     input.chapters.forEach((chapter, index) => checkChapter(chapter, index, ctx));
   });
 

@@ -173,6 +173,26 @@ export class CommandTimeoutError extends SshError {
 }
 
 /** The server refused to open a channel (session limit, forwarding disabled, connection lost). */
+/**
+ * The channel closed before the host reported how the command ended. The
+ * command's outcome is unknown, so the step must probe again: retryable.
+ */
+export class CommandInterruptedError extends SshError {
+  readonly retryable = true;
+
+  constructor(
+    host: string,
+    readonly command: string,
+    options?: SshErrorOptions,
+  ) {
+    super(
+      host,
+      `channel closed without an exit status: ${host}: ${escapeControl(command).slice(0, 200)}`,
+      options,
+    );
+  }
+}
+
 export class ChannelOpenError extends SshError {
   readonly retryable = true;
 

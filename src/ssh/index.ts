@@ -13,6 +13,7 @@ export type {
 export {
   AuthenticationFailedError,
   ChannelOpenError,
+  CommandInterruptedError,
   CommandFailedError,
   CommandTimeoutError,
   FileTransferError,

@@ -18,6 +18,7 @@ import type { HostKeyPolicy } from './connection';
 import { dialDockerStdio, dockerOverAgent, forwardToDockerSocket, SshDockerAgent } from './docker';
 import {
   ChannelOpenError,
+  CommandInterruptedError,
   CommandFailedError,
   CommandTimeoutError,
   FileTransferError,
@@ -324,6 +325,7 @@ export class SshPool {
       const reason = 'connection lost while the command ran';
       throw new HostUnreachableError(target.host, target.address, target.port, reason);
     }
+    if (!outcome.exited) throw new CommandInterruptedError(target.host, command);
   }
 
   private async withSftp<T>(

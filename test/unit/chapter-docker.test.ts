@@ -109,6 +109,22 @@ describe('docker packages', () => {
     expect(argv.slice(-2)).toEqual(['install', 'docker.io=20.10.24+dfsg1-1+deb12u1']);
   });
 
+  it('finishes an interrupted dpkg run before anything else, even when the package looks installed', () => {
+    const installed = [{ name: 'docker.io', version: '20.10.24+dfsg1-1+deb12u1', configOnly: false }];
+    const plan = planPackages(packagesState({ installed, interrupted: true }), planContext(params()));
+    expect(plan).toMatchObject({ kind: 'install', repair: true });
+    expect(packagesChanges(plan!)[0]).toEqual({
+      kind: 'command',
+      target: 'dpkg --configure -a',
+      action: 'finish the package install that was interrupted',
+    });
+    const removal = planPackages(
+      packagesState({ interrupted: true }),
+      planContext(params({ state: 'absent' })),
+    );
+    expect(removal).toMatchObject({ kind: 'remove', repair: true, packages: [] });
+  });
+
   it('is converged when the package is installed at the pinned version, and downgrades to an older pin', () => {
     const installed = [{ name: 'docker.io', version: '20.10.24+dfsg1-1+deb12u1', configOnly: false }];
     expect(planPackages(packagesState({ installed }), planContext(params()))).toBeNull();
@@ -178,6 +194,7 @@ describe('docker packages', () => {
       purge: false,
       packages: ['docker.io'],
       emptyData: false,
+      repair: false,
     });
     expect(removeArgv(keep as Extract<typeof keep, { kind: 'remove' }>).slice(-2)).toEqual([
       'remove',
