@@ -1,5 +1,6 @@
 /**
- * Round trip of `true` on fleet hosts, one section per way of running it:
+ * Round trip of `true` (and of the facts probe, bare and through Temporal) on
+ * fleet hosts, one section per way of running it:
  *
  *   npx tsx bench/ssh-roundtrip.ts [--hosts N] [--iterations N]
  *   npx tsx bench/ssh-roundtrip.ts --inventory FILE --known-hosts FILE [--iterations N]
@@ -14,13 +15,21 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { Client } from 'ssh2';
 
+import { Connection, WorkflowClient } from '@temporalio/client';
+import { FACTS_SCRIPT } from '../src/facts';
 import { startFleet, stopFleet } from '../src/fleet';
+import { startDevServer } from '../src/temporal/devserver';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { createRollbookWorker } from '../workers/worker';
 import { loadInventory } from '../src/inventory';
 import { SshPool } from '../src/ssh';
 import type { SshTarget } from '../src/ssh';
 import { keyTypeOfBlob, KnownHostsFile } from '../src/ssh/known-hosts';
 
 const run = promisify(execFile);
+
+// The worker's lifecycle and bundler lines would bury the table.
+Runtime.install({ logger: new DefaultLogger('WARN') });
 
 interface BenchOptions {
   /** Fleet size, or how many inventory hosts to use; default 1 for a fleet, all for an inventory. */
@@ -45,6 +54,49 @@ interface Section {
 
 const noTeardown = (): Promise<void> => Promise.resolve();
 
+/**
+ * The same host through every Temporal layer: a `hostFacts` workflow whose one
+ * activity runs the facts probe on the pooled connection. Compare it with the
+ * bare probe section just before it to read off what Temporal adds.
+ */
+async function throughTemporal(ctx: BenchContext) {
+  const server = await startDevServer();
+  const taskQueue = `bench-${process.pid}`;
+  const built = await createRollbookWorker({
+    address: server.address,
+    taskQueue,
+    knownHostsFile: ctx.knownHostsFile,
+  });
+  const running = built.worker.run();
+  const connection = await Connection.connect({ address: server.address });
+  const client = new WorkflowClient({ connection });
+  let n = 0;
+  const roundTrip = async (t: SshTarget): Promise<void> => {
+    const target = {
+      host: t.host,
+      address: t.address,
+      port: t.port,
+      user: t.user,
+      ...(t.credential ? { credential: t.credential } : {}),
+    };
+    await client.execute('hostFacts', {
+      taskQueue,
+      workflowId: `bench-${process.pid}-${n++}`,
+      args: [{ target, hostKeyPolicy: 'strict' }],
+    });
+  };
+  // The first run pays for the worker's start and the SSH handshake, outside the measurement.
+  await Promise.all(ctx.targets.map(roundTrip));
+  const teardown = async () => {
+    built.worker.shutdown();
+    await running;
+    await built.close();
+    await connection.close();
+    await server.stop();
+  };
+  return { roundTrip, teardown };
+}
+
 const SECTIONS: Section[] = [
   {
     name: 'pooled ssh2 connection (SshPool.run)',
@@ -54,6 +106,18 @@ const SECTIONS: Section[] = [
       await Promise.all(ctx.targets.map((t) => pool.run(t, 'true')));
       return { roundTrip: async (t) => void (await pool.run(t, 'true')), teardown: () => pool.close() };
     },
+  },
+  {
+    name: 'facts probe on the pooled connection (SshPool.run)',
+    async setup(ctx) {
+      const pool = new SshPool({ knownHostsFile: ctx.knownHostsFile });
+      await Promise.all(ctx.targets.map((t) => pool.run(t, 'true')));
+      return { roundTrip: async (t) => void (await pool.run(t, FACTS_SCRIPT)), teardown: () => pool.close() };
+    },
+  },
+  {
+    name: 'facts probe through Temporal (hostFacts workflow, one activity)',
+    setup: throughTemporal,
   },
   {
     name: 'fresh ssh2 connection per command',
