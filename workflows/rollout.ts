@@ -36,12 +36,14 @@ import {
   approveWaveSignal,
   approveWaveUpdate,
   changePolicyUpdate,
+  hostEventsQuery,
   hostStepSignal,
   pauseSignal,
   policyChangeSchema,
   progressQuery,
   resumeSignal,
   type Approval,
+  type HostEvent,
   type HostProgress,
   type HostState,
   type RolloutPhase,
@@ -55,6 +57,8 @@ import { hostRunbook, type HostChapter, type HostRunbookInput, type HostRunbookR
 
 /** What survives continue-as-new. */
 interface RolloutCarry {
+  /** Sequence number of the next host event. */
+  nextEvent?: number;
   cursor: number;
   wave: number;
   waveEnd: number;
@@ -76,6 +80,9 @@ export interface RolloutResult {
 }
 
 const HOST_STATES: HostState[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'not-started'];
+
+/** Host events kept in memory for {@link hostEventsQuery}; older ones are dropped. */
+const MAX_EVENTS = 5_000;
 
 /** Keyword lists are capped by the server (about 2 KB a value); the rest of the hosts are in the progress query. */
 const MAX_SEARCHABLE_HOSTS_BYTES = 1_800;
@@ -158,6 +165,14 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     finalPhase ??
     (awaitingWave ? 'awaiting-approval' : draining ? 'draining' : state.paused ? 'paused' : 'running');
   const inFlight = new Set<Promise<void>>();
+  // Rebuilt on replay from the same signals and results, so it costs no history of its own.
+  const events: HostEvent[] = [];
+  const record = (event: Omit<HostEvent, 'seq'>): void => {
+    const seq = state.nextEvent ?? 0;
+    state.nextEvent = seq + 1;
+    events.push({ seq, ...event });
+    if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
+  };
 
   const progress = (): RolloutProgress => ({
     phase: phase(),
@@ -195,6 +210,11 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   }
 
   setHandler(progressQuery, progress);
+  setHandler(hostEventsQuery, (since) => {
+    const first = events[0]?.seq ?? state.nextEvent ?? 0;
+    const page = events.filter((e) => e.seq >= since);
+    return { events: page, next: state.nextEvent ?? 0, dropped: Math.max(0, first - since) };
+  });
   setHandler(pauseSignal, () => {
     state.paused = true;
   });
@@ -203,7 +223,9 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   });
   setHandler(hostStepSignal, ({ host, chapter, step }) => {
     const entry = state.hosts[host];
-    if (entry?.state === 'running') Object.assign(entry, { chapter, step });
+    if (entry?.state !== 'running') return;
+    Object.assign(entry, { chapter, step });
+    record({ host, kind: 'step', chapter, step });
   });
   setHandler(
     approveWaveUpdate,
@@ -260,6 +282,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   async function runHost(host: InventoryHost): Promise<void> {
     const entry = state.hosts[host.name] as HostProgress;
     entry.state = 'running';
+    record({ host: host.name, kind: 'running' });
     const args: [HostRunbookInput] = [
       {
         rolloutId,
@@ -280,12 +303,15 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
       Object.assign(entry, { state: 'succeeded', changed: changedSteps(result) });
       delete entry.chapter;
       delete entry.step;
+      record({ host: host.name, kind: 'succeeded' });
     } catch (err) {
       if (isCancellation(err)) {
         Object.assign(entry, { state: 'cancelled', reason: 'rollout cancelled' });
+        record({ host: host.name, kind: 'cancelled', reason: 'rollout cancelled' });
         return;
       }
       Object.assign(entry, { state: 'failed', reason: childFailureReason(err) });
+      record({ host: host.name, kind: 'failed', reason: entry.reason ?? 'failed' });
       state.failures++;
       log.warn('host failed', { host: host.name, reason: entry.reason });
       const tolerated = toleratedFailures(state.policy.failureThreshold, hosts.length);
@@ -356,11 +382,11 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
   return finish(undefined);
 
   function finish(reason: 'cancelled' | undefined): RolloutResult {
-    for (const entry of Object.values(state.hosts)) {
-      if (entry.state === 'pending') {
-        entry.state = 'not-started';
-        entry.reason = reason === 'cancelled' ? 'rollout cancelled' : state.stopReason;
-      }
+    for (const [host, entry] of Object.entries(state.hosts)) {
+      if (entry.state !== 'pending') continue;
+      entry.state = 'not-started';
+      entry.reason = reason === 'cancelled' ? 'rollout cancelled' : state.stopReason;
+      record({ host, kind: 'not-started', ...(entry.reason ? { reason: entry.reason } : {}) });
     }
     const counts = countStates(state.hosts);
     const status = state.stopReason ? 'stopped' : counts.failed > 0 ? 'failed' : 'succeeded';

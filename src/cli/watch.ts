@@ -1,31 +1,34 @@
 /**
- * Live progress of a running rollout: the CLI polls the rollout's progress query
- * and prints one line per host event; on a terminal it also draws a progress bar.
+ * Live progress of a running rollout: the CLI pages through the rollout's host
+ * events (so nothing between two polls is missed) and prints one line per
+ * event; on a terminal it also draws a progress bar.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { WorkflowHandle } from '@temporalio/client';
-import { progressQuery, type HostProgress, type RolloutProgress } from '../rollout/messages';
+import { hostEventsQuery, progressQuery, type HostEvent, type RolloutProgress } from '../rollout/messages';
 
 export interface WatchOptions {
+  /** Poll interval; default 500 ms. */
   intervalMs?: number;
   /** Draw a bar; default when stdout is a terminal. */
   bar?: boolean;
   write?: (line: string) => void;
 }
 
-function describe(host: string, now: HostProgress): string {
-  switch (now.state) {
+export function describeEvent(event: HostEvent): string {
+  switch (event.kind) {
+    case 'step':
+      return `${event.host}: ${event.chapter}/${event.step}`;
     case 'running':
-      return now.step ? `${host}: ${now.chapter}/${now.step}` : `${host}: started (wave ${now.wave})`;
-    case 'succeeded':
-      return `${host}: succeeded (${now.changed ?? 0} steps changed)`;
+      return `${event.host}: started`;
     default:
-      return `${host}: ${now.state}${now.reason ? ` (${now.reason})` : ''}`;
+      return `${event.host}: ${event.kind}${event.reason ? ` (${event.reason})` : ''}`;
   }
 }
 
-function eventKey(progress: HostProgress): string {
-  return `${progress.state}/${progress.chapter ?? ''}/${progress.step ?? ''}`;
+function endedHosts(progress: RolloutProgress): number {
+  const { counts } = progress;
+  return counts.succeeded + counts.failed + counts.cancelled + counts['not-started'];
 }
 
 /** Prints progress until `done` settles; returns the last progress seen. */
@@ -34,51 +37,47 @@ export async function watchRollout(
   done: Promise<unknown>,
   opts: WatchOptions = {},
 ): Promise<RolloutProgress | undefined> {
-  const write = opts.write ?? ((line: string) => console.log(line));
-  const useBar = opts.bar ?? Boolean(process.stdout.isTTY);
-  const bar = useBar
-    ? new SingleBar(
-        { format: ' {bar} {value}/{total} hosts | {phase}', clearOnComplete: true },
-        Presets.shades_classic,
-      )
-    : undefined;
-  const seen = new Map<string, string>();
-  let last: RolloutProgress | undefined;
+  const bar =
+    (opts.bar ?? Boolean(process.stdout.isTTY))
+      ? new SingleBar(
+          { format: ' {bar} {value}/{total} hosts | {phase}', clearOnComplete: true },
+          Presets.shades_classic,
+        )
+      : undefined;
+  // Above a bar, a line must first clear the bar's own line.
+  const write = (line: string) => (opts.write ?? console.log)(bar?.isActive ? `\r\x1b[K${line}` : line);
+  let since = 0;
   let phase = '';
+  let last: RolloutProgress | undefined;
   let finished = false;
-  void done.finally(() => (finished = true)).catch(() => undefined);
+  void done.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
 
   const poll = async (): Promise<void> => {
     try {
+      const page = await handle.query(hostEventsQuery, since);
+      if (page.dropped > 0) write(`(${page.dropped} host events not shown)`);
+      for (const event of page.events) write(describeEvent(event));
+      since = page.next;
       last = await handle.query(progressQuery);
     } catch {
       return; // not started yet, or closed between polls; the result tells the rest
     }
-    const total = Object.keys(last.hosts).length;
-    const ended =
-      last.counts.succeeded + last.counts.failed + last.counts.cancelled + last.counts['not-started'];
-    if (bar && !bar.isActive) bar.start(total, ended, { phase: last.phase });
-    for (const [host, progress] of Object.entries(last.hosts)) {
-      const key = eventKey(progress);
-      if (progress.state === 'pending' || seen.get(host) === key) continue;
-      seen.set(host, key);
-      const line = describe(host, progress);
-      if (bar) bar.update(ended, { phase: last.phase });
-      if (bar) process.stdout.write('\r\x1b[K');
-      write(line);
-    }
     if (last.phase !== phase) {
       phase = last.phase;
-      write(`rollout: ${phase}${last.phase === 'awaiting-approval' ? ` (wave ${last.wave})` : ''}`);
+      write(`rollout: ${phase}${phase === 'awaiting-approval' ? ` (wave ${last.wave})` : ''}`);
     }
-    bar?.update(ended, { phase: last.phase });
+    if (bar && !bar.isActive) bar.start(Object.keys(last.hosts).length, 0, { phase });
+    bar?.update(endedHosts(last), { phase });
   };
 
   while (!finished) {
     await poll();
     await Promise.race([
       done.catch(() => undefined),
-      new Promise((r) => setTimeout(r, opts.intervalMs ?? 1_000)),
+      new Promise((r) => setTimeout(r, opts.intervalMs ?? 500)),
     ]);
   }
   await poll();

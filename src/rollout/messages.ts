@@ -77,7 +77,28 @@ export interface HostStepEvent {
   step: string;
 }
 
+/** One thing that happened to a host, numbered in the order the rollout saw it. */
+export interface HostEvent {
+  seq: number;
+  host: string;
+  /** The host's new state, or `step` when it started a step. */
+  kind: HostState | 'step';
+  chapter?: string;
+  step?: string;
+  reason?: string;
+}
+
+export interface HostEventsPage {
+  events: HostEvent[];
+  /** Pass this as `since` next time. */
+  next: number;
+  /** Events older than the rollout keeps in memory, skipped since `since`. */
+  dropped: number;
+}
+
 export const progressQuery = defineQuery<RolloutProgress>('progress');
+/** Host events with `seq >= since`, for live progress that misses nothing between polls. */
+export const hostEventsQuery = defineQuery<HostEventsPage, [number]>('hostEvents');
 export const approveWaveUpdate = defineUpdate<RolloutProgress, [Approval]>('approveWave');
 export const approveWaveSignal = defineSignal<[Approval]>('approveWave');
 export const changePolicyUpdate = defineUpdate<RolloutProgress, [PolicyChange]>('changePolicy');
