@@ -37,7 +37,9 @@ export async function runFacts(client: Client, input: FactsCommandInput): Promis
 }
 
 export function factsTable(report: FactsReport): string {
-  const table = new Table({ head: ['host', 'status', 'os', 'kernel', 'arch', 'init', 'docker'] });
+  // Colours only on a terminal: Jenkins logs and files get plain text.
+  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+  const table = new Table({ head: ['host', 'status', 'os', 'kernel', 'arch', 'init', 'docker'], ...style });
   for (const outcome of report.hosts) {
     if (outcome.status === 'failed') {
       table.push([outcome.host, 'failed', { colSpan: 5, content: outcome.error }]);

@@ -44,6 +44,9 @@ export interface ChannelLease {
 }
 
 /** curve25519-sha256 first: ssh2 has no post-quantum kex, and the NIST curves are slower. */
+/** Attempts after a refused channel open, 25 ms apart doubling (about 0.8 s in all). */
+const OPEN_RETRIES = 5;
+
 const KEX: KexAlgorithm[] = [
   'curve25519-sha256',
   'curve25519-sha256@libssh.org',
@@ -114,7 +117,7 @@ export class SshConnection {
   ): Promise<T> {
     const release = this.track(await this.slots.acquire(signal));
     try {
-      const channel = await this.openWithReconnect(host, kind, open);
+      const channel = await this.openRefusedRetry(host, kind, open);
       channel.once('close', release);
       return channel;
     } catch (err) {
@@ -130,6 +133,27 @@ export class SshConnection {
     const client = this.client ?? (await this.connecting?.catch(() => null));
     if (client) await endClient(client);
     this.client = null;
+  }
+
+  /**
+   * sshd refuses a channel ("open failed") while its session table is full, and
+   * a session it has closed can hold its place until the server reaps the
+   * command. Below our channel cap that lasts milliseconds, so wait and retry.
+   */
+  private async openRefusedRetry<T>(
+    host: string,
+    kind: string,
+    open: (client: Client) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.openWithReconnect(host, kind, open);
+      } catch (err) {
+        const refused = err instanceof ChannelOpenError && /open failed/i.test(err.reason);
+        if (!refused || attempt >= OPEN_RETRIES) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      }
+    }
   }
 
   private async openWithReconnect<T>(

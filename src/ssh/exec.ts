@@ -3,6 +3,7 @@
  * killable, output capture with a tail cap, and cancellation.
  */
 
+import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 
@@ -27,6 +28,12 @@ import { decodeTail } from './errors';
  * The command runs under `sh -c`, whatever the login shell is; its exit status
  * is the wrapper's. A command killed by a signal on the host shows up as
  * exit code 128+n (as in a shell), not as `signal`.
+ *
+ * The wrapper also writes the exit status as a last stderr line behind a
+ * per-command marker (`$3`), which the client strips. OpenSSH now and then closes
+ * a channel of a fast command without sending its exit-status message (seen
+ * here on about 1 in 300 `mkdir -p` runs, with and without the wrapper); the
+ * trailer still tells how the command ended.
  */
 const WRAPPER = [
   'exec 3<&0',
@@ -34,11 +41,27 @@ const WRAPPER = [
   '{ [ "$1" -gt 0 ] && head -c "$1" <&3; exec >&-;',
   '  { cat <&3 >/dev/null; kill -0 $$ || exit; [ "$g" = $$ ] && kill -KILL 0; kill -KILL $$; } 2>/dev/null &',
   '} | sh -c "$2" 3<&-',
+  'rc=$?',
+  'printf "\\n%s%d\\n" "$3" "$rc" >&2',
+  'exit "$rc"',
 ].join('\n');
 
+/** A marker the command cannot guess, so its own output never reads as the trailer. */
+export function exitMarker(): string {
+  return `rollbook-exit-${randomBytes(8).toString('hex')}=`;
+}
+
 /** The command line sent to sshd for `command` with `stdinBytes` of input. */
-export function wrapCommand(command: string, stdinBytes: number): string {
-  return shellCommand(['exec', 'sh', '-c', WRAPPER, 'rollbook-exec', String(stdinBytes), command]);
+export function wrapCommand(command: string, stdinBytes: number, marker: string): string {
+  return shellCommand(['exec', 'sh', '-c', WRAPPER, 'rollbook-exec', String(stdinBytes), command, marker]);
+}
+
+/** Splits the wrapper's trailer off stderr: the text before it and the exit code it carries. */
+export function splitTrailer(stderr: string, marker: string): { stderr: string; code: number | null } {
+  const at = stderr.lastIndexOf(`\n${marker}`);
+  if (at === -1) return { stderr, code: null };
+  const code = Number(/^(\d+)/.exec(stderr.slice(at + 1 + marker.length))?.[1] ?? NaN);
+  return { stderr: stderr.slice(0, at), code: Number.isNaN(code) ? null : code };
 }
 
 /** Keeps the last `max` bytes of a stream. Memory stays below twice the cap. */
@@ -75,6 +98,8 @@ export interface ChannelRunOptions {
   signal: AbortSignal | undefined;
   maxOutputBytes: number;
   onOutput: ((chunk: string, stream: 'stdout' | 'stderr') => void) | undefined;
+  /** The marker passed to {@link wrapCommand}. */
+  marker: string;
 }
 
 export interface ChannelOutcome {
@@ -100,7 +125,7 @@ const CLOSE_GRACE_MS = 5000;
 export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): Promise<ChannelOutcome> {
   return new Promise((resolve) => {
     const stdout = captureStream(channel, 'stdout', opts);
-    const stderr = captureStream(channel.stderr, 'stderr', opts);
+    const stderr = captureStream(channel.stderr, 'stderr', { ...opts, onOutput: withoutTrailer(opts) });
     let exit: { code: number | null; signal: string | null } | null = null;
     let stopped: ChannelOutcome['stopped'] = null;
     let done = false;
@@ -110,10 +135,19 @@ export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): P
       done = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      const status = exit ?? { code: null, signal: null };
+      const trailer = splitTrailer(stderr.finish(), opts.marker);
+      const status = exit ?? (trailer.code === null ? null : { code: trailer.code, signal: null });
       const truncated = stdout.buffer.truncated || stderr.buffer.truncated;
-      const texts = { stdout: stdout.finish(), stderr: stderr.finish() };
-      resolve({ exitCode: status.code, signal: status.signal, ...texts, truncated, stopped, exited: !!exit });
+      const texts = { stdout: stdout.finish(), stderr: trailer.stderr };
+      const code = status?.code ?? null;
+      resolve({
+        exitCode: code,
+        signal: status?.signal ?? null,
+        ...texts,
+        truncated,
+        stopped,
+        exited: !!status,
+      });
     };
     const stop = (why: 'timeout' | 'abort') => {
       if (stopped || done) return;
@@ -134,6 +168,17 @@ export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): P
     if (opts.stdin.length > 0) channel.write(opts.stdin);
     if (opts.signal?.aborted) stop('abort');
   });
+}
+
+/** Streams stderr to the observer without the trailer line (it arrives in one write, so in one chunk). */
+function withoutTrailer(opts: ChannelRunOptions): ChannelRunOptions['onOutput'] {
+  const { onOutput, marker } = opts;
+  if (!onOutput) return undefined;
+  const trailer = new RegExp(`\\n?${marker}\\d+\\n`);
+  return (chunk, stream) => {
+    const text = chunk.replace(trailer, '');
+    if (text !== '') onOutput(text, stream);
+  };
 }
 
 function captureStream(

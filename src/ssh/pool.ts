@@ -25,7 +25,7 @@ import {
   HostUnreachableError,
   SshError,
 } from './errors';
-import { runOnChannel, wrapCommand } from './exec';
+import { exitMarker, runOnChannel, wrapCommand } from './exec';
 import type { ChannelOutcome } from './exec';
 import { KnownHostsFile } from './known-hosts';
 import { abortReason } from './semaphore';
@@ -172,13 +172,15 @@ export class SshPool {
     const started = Date.now();
     const stdin = toBuffer(opts.stdin);
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
-    const channel = await this.openExec(target, wrapCommand(command, stdin.length), opts.signal);
+    const marker = exitMarker();
+    const channel = await this.openExec(target, wrapCommand(command, stdin.length, marker), opts.signal);
     const outcome = await runOnChannel(channel, {
       stdin,
       timeoutMs,
       signal: opts.signal,
       maxOutputBytes: opts.maxOutputBytes ?? DEFAULTS.maxOutputBytes,
       onOutput: opts.onOutput,
+      marker,
     });
     this.throwIfStopped(target, command, outcome, timeoutMs, opts.signal);
     return {

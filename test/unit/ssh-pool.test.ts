@@ -9,6 +9,7 @@ import { envSecretResolver } from '../../src/secrets';
 import {
   AuthenticationFailedError,
   CommandFailedError,
+  CommandInterruptedError,
   CommandTimeoutError,
   fingerprintSha256,
   HostKeyMismatchError,
@@ -19,6 +20,7 @@ import {
 } from '../../src/ssh';
 import type { SshPoolOptions, SshTarget } from '../../src/ssh';
 import { hostKeyAlgorithms } from '../../src/ssh/connection';
+import { splitTrailer } from '../../src/ssh/exec';
 import { generateKey, startTestServer } from './ssh-test-server';
 import type { TestServer, TestServerOptions } from './ssh-test-server';
 
@@ -141,6 +143,34 @@ describe('SshPool.exec and run', () => {
     await p.run(t, 'true');
     expect(s.connections).toBe(1);
     expect(p.connectionCount()).toBe(1);
+  });
+});
+
+describe('a channel closed without an exit status', () => {
+  it('takes the exit code from the wrapper trailer and keeps it out of stderr', async () => {
+    const { p, t } = await pooled({ omitExitStatus: true });
+    const seen: string[] = [];
+    const result = await p.exec(t, 'echo err >&2; exit 3', { onOutput: (chunk) => seen.push(chunk) });
+    expect(result).toMatchObject({ exitCode: 3, signal: null, stderr: 'err\n' });
+    expect(seen.join('')).toBe('err\n');
+  });
+
+  it('is a retryable CommandInterruptedError when the command died before saying how it ended', async () => {
+    const { p, t } = await pooled({ omitExitStatus: true });
+    const failure = await p.exec(t, 'kill -KILL $PPID; sleep 1').catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(CommandInterruptedError);
+    expect(failure).toMatchObject({ retryable: true, host: t.host });
+  });
+});
+
+describe('splitTrailer', () => {
+  it('splits only the last marker line and leaves look-alikes in the output', () => {
+    const marker = 'rollbook-exit-0123456789abcdef=';
+    expect(splitTrailer(`a\nrollbook-exit-ffff=1\n\n${marker}7\n`, marker)).toEqual({
+      stderr: 'a\nrollbook-exit-ffff=1\n',
+      code: 7,
+    });
+    expect(splitTrailer('no trailer\n', marker)).toEqual({ stderr: 'no trailer\n', code: null });
   });
 });
 

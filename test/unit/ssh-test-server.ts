@@ -31,6 +31,8 @@ export interface TestServerOptions {
   refuseStreamlocal?: boolean;
   /** Cut the connection instead of answering the Nth session request (counted over all connections), once. */
   dropOnSession?: number;
+  /** Close exec channels without an exit-status message, as OpenSSH now and then does. */
+  omitExitStatus?: boolean;
 }
 
 export interface TestServer {
@@ -157,13 +159,13 @@ function serveSession(session: Session, opts: TestServerOptions, rec: Recorders)
     const channel = accept();
     if (info.command === 'docker system dial-stdio' && opts.dockerSocket)
       return pipeToSocket(channel, opts.dockerSocket);
-    child = runCommand(channel, info.command);
+    child = runCommand(channel, info.command, opts.omitExitStatus ?? false);
   });
   session.on('sftp', (accept) => serveSftp(accept()));
 }
 
 /** Like sshd: own session, stdin closed when the command exits or the channel goes. */
-function runCommand(channel: ServerChannel, command: string): ChildProcess {
+function runCommand(channel: ServerChannel, command: string, omitExitStatus: boolean): ChildProcess {
   const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   channel.pipe(child.stdin).on('error', () => undefined);
   child.stdout.pipe(channel, { end: false });
@@ -171,7 +173,8 @@ function runCommand(channel: ServerChannel, command: string): ChildProcess {
   channel.on('close', () => child.stdin.destroy());
   child.on('exit', () => child.stdin.destroy());
   child.on('close', (code, signal) => {
-    if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
+    if (omitExitStatus) channel.end();
+    else if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
     else channel.exit(code ?? 0);
     channel.end();
   });
