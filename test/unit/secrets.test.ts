@@ -14,6 +14,7 @@ import {
   SecretNotFoundError,
   secretEnvName,
 } from '../../src/secrets';
+import { generateEd25519 } from '../keys';
 
 let dir: string;
 
@@ -89,7 +90,7 @@ describe('chaining', () => {
 });
 
 describe('private keys in secrets', () => {
-  const key = utils.generateKeyPairSync('ed25519').private;
+  const key = generateEd25519().private;
 
   it('tells keys from passwords', () => {
     expect(isPrivateKey(key)).toBe(true);

@@ -1,15 +1,15 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { utils } from 'ssh2';
 
 import { envSecretResolver } from '../../src/secrets';
+import { generateEd25519 } from '../keys';
 import { AuthenticationFailedError } from '../../src/ssh';
 import { resolveAuth } from '../../src/ssh/auth';
 
 let dir: string;
-const plain = utils.generateKeyPairSync('ed25519');
-const encrypted = utils.generateKeyPairSync('ed25519', {
+const plain = generateEd25519();
+const encrypted = generateEd25519({
   passphrase: 'open sesame',
   cipher: 'aes256-ctr',
   rounds: 16,

@@ -12,6 +12,8 @@ import { promises as fs } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { Server, utils } from 'ssh2';
+
+import { generateEd25519 } from '../keys';
 import type { AuthContext, AuthenticationType, Connection, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 
 const { STATUS_CODE } = utils.sftp;
@@ -55,7 +57,7 @@ export interface TestServer {
 }
 
 export function generateKey(): { private: string; public: string } {
-  return utils.generateKeyPairSync('ed25519');
+  return generateEd25519();
 }
 
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
