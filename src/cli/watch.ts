@@ -3,7 +3,7 @@
  * events (so nothing between two polls is missed) and prints one line per
  * event; on a terminal it also draws a progress bar.
  */
-import { SingleBar, Presets } from 'cli-progress';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { WorkflowHandle } from '@temporalio/client';
 import { hostEventsQuery, progressQuery, type HostEvent, type RolloutProgress } from '../rollout/messages';
 
@@ -37,15 +37,16 @@ export async function watchRollout(
   done: Promise<unknown>,
   opts: WatchOptions = {},
 ): Promise<RolloutProgress | undefined> {
-  const bar =
+  // MultiBar, even for one bar: only its log() prints lines above a bar that keeps redrawing in place.
+  const bars =
     (opts.bar ?? Boolean(process.stdout.isTTY))
-      ? new SingleBar(
-          { format: ' {bar} {value}/{total} hosts | {phase}', clearOnComplete: true },
+      ? new MultiBar(
+          { format: ' {bar} {value}/{total} hosts | {phase}', stream: process.stdout, hideCursor: true },
           Presets.shades_classic,
         )
       : undefined;
-  // Above a bar, a line must first clear the bar's own line.
-  const write = (line: string) => (opts.write ?? console.log)(bar?.isActive ? `\r\x1b[K${line}` : line);
+  let bar: SingleBar | undefined;
+  const write = (line: string) => (bars ? bars.log(`${line}\n`) : (opts.write ?? console.log)(line));
   let since = 0;
   let phase = '';
   let last: RolloutProgress | undefined;
@@ -69,7 +70,7 @@ export async function watchRollout(
       phase = last.phase;
       write(`rollout: ${phase}${phase === 'awaiting-approval' ? ` (wave ${last.wave})` : ''}`);
     }
-    if (bar && !bar.isActive) bar.start(Object.keys(last.hosts).length, 0, { phase });
+    bar ??= bars?.create(Object.keys(last.hosts).length, 0, { phase });
     bar?.update(endedHosts(last), { phase });
   };
 
@@ -81,6 +82,6 @@ export async function watchRollout(
     ]);
   }
   await poll();
-  bar?.stop();
+  bars?.stop();
   return last;
 }
