@@ -14,6 +14,7 @@
  * `packages` stops the daemon, removes the packages and, with `purgeData`,
  * empties /var/lib/docker; the other steps are skipped.
  */
+import { aptGetArgv } from './apt';
 import { promises as fs } from 'node:fs';
 import { aptSuiteSchema, type DockerParams } from '../../src/chapters/catalog';
 import type { HostFacts, InitSystem } from '../../src/facts';
@@ -406,18 +407,6 @@ export function planPackages(state: PackagesState, ctx: PlanCtx): PackagesPlan |
   return { kind: 'remove', family: state.family, stop: state.running, purge, packages, emptyData, repair };
 }
 
-const APT_INSTALL_OPTIONS = [
-  '-y',
-  '-q',
-  // Keep a config file changed on the host (such as a patched init script) instead of asking.
-  '-o',
-  'Dpkg::Options::=--force-confdef',
-  '-o',
-  'Dpkg::Options::=--force-confold',
-  '-o',
-  'DPkg::Lock::Timeout=120',
-];
-
 /**
  * Orders two package versions segment by segment (digits numerically, the rest
  * as text). Enough to tell whether a pin goes down or up; not a full
@@ -444,27 +433,12 @@ export function installArgv(plan: Extract<PackagesPlan, { kind: 'install' }>): s
     return ['yum', '-y', verb, ...plan.specs];
   }
   const downgrade = plan.downgrade ? ['--allow-downgrades'] : [];
-  return [
-    'env',
-    'DEBIAN_FRONTEND=noninteractive',
-    'apt-get',
-    ...APT_INSTALL_OPTIONS,
-    ...downgrade,
-    'install',
-    ...plan.specs,
-  ];
+  return aptGetArgv(...downgrade, 'install', ...plan.specs);
 }
 
 export function removeArgv(plan: Extract<PackagesPlan, { kind: 'remove' }>): string[] {
   if (plan.family === 'yum') return ['yum', '-y', 'remove', ...plan.packages];
-  return [
-    'env',
-    'DEBIAN_FRONTEND=noninteractive',
-    'apt-get',
-    ...APT_INSTALL_OPTIONS,
-    plan.purge ? 'purge' : 'remove',
-    ...plan.packages,
-  ];
+  return aptGetArgv(plan.purge ? 'purge' : 'remove', ...plan.packages);
 }
 
 /** Stops Docker whatever runs it: the service manager first, then a dockerd started without one. */

@@ -14,6 +14,7 @@
  * (repo file, backups, makecache and update commands) are covered by unit tests
  * on fixture probe states only.
  */
+import { aptGetArgv } from './apt';
 import { createHash } from 'node:crypto';
 import { aptSuiteSchema, type MirrorParams } from '../../src/chapters/catalog';
 import type { HostFacts } from '../../src/facts';
@@ -271,20 +272,7 @@ export function refreshArgv(tool: RefreshTool): string[] {
 /** Upgrade commands; apt keeps a locally changed config file instead of asking. */
 export function upgradeArgv(tool: RefreshTool): string[] {
   if (tool !== 'apt-get') return [tool, '-y', 'update'];
-  return [
-    'env',
-    'DEBIAN_FRONTEND=noninteractive',
-    'apt-get',
-    '-y',
-    '-q',
-    '-o',
-    'Dpkg::Options::=--force-confdef',
-    '-o',
-    'Dpkg::Options::=--force-confold',
-    '-o',
-    'DPkg::Lock::Timeout=120',
-    'upgrade',
-  ];
+  return aptGetArgv('upgrade');
 }
 
 // Older apt warns and exits 0 when a download fails; these lines mean the index is incomplete.

@@ -2,21 +2,20 @@
  * A fleet for rollout tests: systemd hosts on a network with no route outside,
  * the offline mirror as their only package source, and a worker of the test's own.
  */
-import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { toDocument } from '../../src/cli/inventory';
 import { startFleet, stopFleet, type FleetInfo } from '../../src/fleet';
 import { ensureHelloImage } from '../../src/fleet/hello-image';
 import { startMirror, stopMirror, type MirrorInfo } from '../../src/fleet/mirror';
 import { loadInventory } from '../../src/inventory';
-import { childWorkflowId } from '../../src/rollout/ids';
+import { collectReports } from '../../src/cli/reports';
 import type { RolloutInput } from '../../src/rollout/input';
 import { progressQuery, type RolloutProgress } from '../../src/rollout/messages';
 import { SshPool } from '../../src/ssh';
 import type { StepReport } from '../../src/steps/model';
 import { targetOf, type HostTarget } from '../../src/target';
 import type { RollbookWorker } from '../../workers/worker';
-import type { HostRunbookResult } from '../../workflows/host-runbook';
 import type { rollout, RolloutResult } from '../../workflows/rollout';
 import { connectTestEnv, startWorker, uniqueName } from './harness';
 
@@ -80,14 +79,8 @@ export async function startRolloutFixture(prefix: string, hosts: number): Promis
         workflowId: id ?? uniqueName(prefix),
         args: [{ inventory: await fixture.inventory(), chapters: fixture.chapters(), ...input }],
       }),
-    reports: async (result) => {
-      const entries = await Promise.all(
-        Object.keys(result.hosts).map(
-          async (host) => [host, await childReports(client, result.rolloutId, host)] as const,
-        ),
-      );
-      return Object.fromEntries(entries);
-    },
+    reports: async (result) =>
+      Object.fromEntries((await collectReports(client, result)).map((host) => [host.host, host.reports])),
     waitFor: (handle, test, timeoutMs = 120_000) => waitForProgress(handle, test, timeoutMs),
     close: async () => {
       worker.worker.shutdown();
@@ -100,18 +93,6 @@ export async function startRolloutFixture(prefix: string, hosts: number): Promis
     },
   };
   return fixture;
-}
-
-async function childReports(client: Client, rolloutId: string, host: string): Promise<StepReport[]> {
-  try {
-    const result = (await client.workflow
-      .getHandle(childWorkflowId(rolloutId, host))
-      .result()) as HostRunbookResult;
-    return result.reports;
-  } catch (err) {
-    if (err instanceof WorkflowFailedError) return [];
-    throw err;
-  }
 }
 
 async function waitForProgress(
