@@ -4,10 +4,10 @@
  *
  *   npx tsx bench/rollout.ts [--hosts 6,50,200] [--max-in-flight 50]
  *
- * It starts its own Temporal dev server, a simulated fleet on 127.78.0.0/16 with
- * fresh hosts for every size (so every rollout pays its SSH handshakes), and the
- * worker as a child process (workers/main.ts), whose resident memory it samples
- * from /proc. Everything is torn down at the end. Figures only, no pass or fail:
+ * It starts its own Temporal dev server, a simulated fleet on 127.78.0.0/16
+ * (127.88 or 127.98 when taken) with fresh hosts for every size, so every
+ * rollout pays its SSH handshakes, and the worker as a child process
+ * (workers/main.ts), whose resident memory it samples from /proc. Everything is torn down at the end. Figures only, no pass or fail:
  * bench/README.md has the targets and the last measurements.
  *
  * Overhead per step compares each step's activity (scheduled → completed in the
@@ -322,7 +322,7 @@ function report(f: SizeFigures): void {
   console.log(
     `\n${f.hosts} hosts, maxInFlight ${f.maxInFlight}: ${(f.wallMs / 1000).toFixed(1)} s, ` +
       `${perMinute.toFixed(0)} hosts/min, ${f.runs} run(s) of the rollout (at most ${f.maxRolloutEvents} events), ` +
-      `worker peak RSS ${mib(f.peakRss)}`,
+      `worker peak RSS ${mib(f.peakRss)}, load average ${os.loadavg()[0]!.toFixed(1)}`,
   );
   const queue = f.activities.map((a) => a.queueMs);
   console.log(
@@ -362,7 +362,11 @@ async function main(): Promise<void> {
   let connection: Connection | undefined;
   let sampler: RssSampler | undefined;
   try {
-    fleet = await startSimFleet({ count: total, base: '127.78', latency: recordedLatency });
+    fleet = await startSimFleet({
+      count: total,
+      base: ['127.78', '127.88', '127.98'],
+      latency: recordedLatency,
+    });
     const [bareHost, ...rest] = fleet.hosts as [SimHost, ...SimHost[]];
     const bare = await bareStepDurations(fleet, bareHost);
     console.log(`bare steps on the pooled connection (median of ${BARE_PASSES}):`);

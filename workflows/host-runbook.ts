@@ -103,7 +103,8 @@ export async function hostRunbook(input: HostRunbookInput): Promise<HostRunbookR
   for (const chapter of input.chapters) {
     for (const step of CHAPTER_STEPS[chapter.name]) {
       Object.assign(progress, { chapter: chapter.name, step });
-      await reportStep(parentHandle, { host: input.target.host, chapter: chapter.name, step });
+      // Not awaited: waiting for the signal's delivery would cost the child a workflow task per step.
+      void reportStep(parentHandle, { host: input.target.host, chapter: chapter.name, step });
       let report: StepReport;
       try {
         const { rolloutId, target, hostKeyPolicy, checkMode } = input;

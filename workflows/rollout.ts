@@ -21,7 +21,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { chapterParamsSchemas } from '../src/chapters/catalog';
+import { CHAPTER_STEPS, chapterParamsSchemas } from '../src/chapters/catalog';
 import type { InventoryHost } from '../src/inventory/model';
 import { inventoryFromDocument, selectHosts } from '../src/inventory/pure';
 import { childWorkflowId } from '../src/rollout/ids';
@@ -80,6 +80,13 @@ export interface RolloutResult {
 }
 
 const HOST_STATES: HostState[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'not-started'];
+
+/**
+ * Events a run may reach before it continues as new, well below Temporal's
+ * warning at 10,240: hosts still in flight when a run stops starting new ones
+ * keep adding events while it drains.
+ */
+const HISTORY_EVENT_BUDGET = 8_000;
 
 /** Host events kept in memory for {@link hostEventsQuery}; older ones are dropped. */
 const MAX_EVENTS = 5_000;
@@ -279,6 +286,18 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
 
   const stopping = () => state.stopReason !== undefined;
 
+  // Per host, the rollout records about three child events, one signal per step and its share of workflow tasks.
+  const stepsPerHost = chapters.reduce((sum, c) => sum + CHAPTER_STEPS[c.name].length, 0) + 1;
+  const eventsPerHost = 2 * (stepsPerHost + 3);
+  /** True when one more host could push this run past its budget before it drains. */
+  const historyFull = (): boolean => {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested ||
+      info.historyLength + (inFlight.size + 1) * eventsPerHost > HISTORY_EVENT_BUDGET
+    );
+  };
+
   async function runHost(host: InventoryHost): Promise<void> {
     const entry = state.hosts[host.name] as HostProgress;
     entry.state = 'running';
@@ -342,7 +361,7 @@ export async function rollout(input: RolloutInput): Promise<RolloutResult> {
     while (state.cursor < state.waveEnd && !stopping()) {
       await condition(() => stopping() || (!state.paused && inFlight.size < state.policy.maxInFlight));
       if (stopping()) break;
-      if (workflowInfo().continueAsNewSuggested) return false;
+      if (historyFull()) return false;
       const host = hosts[state.cursor++] as InventoryHost;
       (state.hosts[host.name] as HostProgress).wave = state.wave;
       launch(host);

@@ -30,10 +30,8 @@ import { decodeTail } from './errors';
  * exit code 128+n (as in a shell), not as `signal`.
  *
  * The wrapper also writes the exit status as a last stderr line behind a
- * per-command marker (`$3`), which the client strips. OpenSSH now and then closes
- * a channel of a fast command without sending its exit-status message (seen
- * here on about 1 in 300 `mkdir -p` runs, with and without the wrapper); the
- * trailer still tells how the command ended.
+ * per-command marker (`$3`), which the client strips: a second record of how
+ * the command ended, for a channel that closes without an exit-status message.
  */
 const WRAPPER = [
   'exec 3<&0',
@@ -114,6 +112,24 @@ export interface ChannelOutcome {
   exited: boolean;
 }
 
+type ExitStatus = { code: number | null; signal: string | null };
+
+const exitStatuses = new WeakMap<ClientChannel, { status: ExitStatus | null }>();
+
+/**
+ * Starts listening for the channel's exit status. Call it in ssh2's exec
+ * callback itself: ssh2 emits 'exit' while it parses incoming data, which can be
+ * the same read as the exec reply, before any later listener is attached.
+ */
+export function watchExit(channel: ClientChannel): ClientChannel {
+  const holder: { status: ExitStatus | null } = { status: null };
+  exitStatuses.set(channel, holder);
+  channel.once('exit', (code: number | null, signal?: string) => {
+    holder.status = { code, signal: signal ?? null };
+  });
+  return channel;
+}
+
 /** How long to wait for the server to confirm a close after a kill. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -126,7 +142,7 @@ export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): P
   return new Promise((resolve) => {
     const stdout = captureStream(channel, 'stdout', opts);
     const stderr = captureStream(channel.stderr, 'stderr', { ...opts, onOutput: withoutTrailer(opts) });
-    let exit: { code: number | null; signal: string | null } | null = null;
+    const watched = exitStatuses.get(channel) ?? exitStatuses.get(watchExit(channel));
     let stopped: ChannelOutcome['stopped'] = null;
     let done = false;
 
@@ -136,7 +152,7 @@ export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): P
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       const trailer = splitTrailer(stderr.finish(), opts.marker);
-      const status = exit ?? (trailer.code === null ? null : { code: trailer.code, signal: null });
+      const status = watched?.status ?? (trailer.code === null ? null : { code: trailer.code, signal: null });
       const truncated = stdout.buffer.truncated || stderr.buffer.truncated;
       const texts = { stdout: stdout.finish(), stderr: trailer.stderr };
       const code = status?.code ?? null;
@@ -159,9 +175,6 @@ export function runOnChannel(channel: ClientChannel, opts: ChannelRunOptions): P
     const onAbort = () => stop('abort');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    channel.on('exit', (code: number | null, signal?: string) => {
-      exit = { code, signal: signal ?? null };
-    });
     channel.once('close', finish);
 
     // Stdin stays open: the wrapper's watchdog kills the command when it closes.

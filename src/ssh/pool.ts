@@ -25,7 +25,7 @@ import {
   HostUnreachableError,
   SshError,
 } from './errors';
-import { exitMarker, runOnChannel, wrapCommand } from './exec';
+import { exitMarker, runOnChannel, watchExit, wrapCommand } from './exec';
 import type { ChannelOutcome } from './exec';
 import { KnownHostsFile } from './known-hosts';
 import { abortReason } from './semaphore';
@@ -307,7 +307,7 @@ export class SshPool {
       'session',
       (client) =>
         new Promise<ClientChannel>((resolve, reject) => {
-          client.exec(wrapped, (err, channel) => (err ? reject(err) : resolve(channel)));
+          client.exec(wrapped, (err, channel) => (err ? reject(err) : resolve(watchExit(channel))));
         }),
       signal,
     );

@@ -65,7 +65,7 @@ describe('the simulated fleet', () => {
   let target: SshTarget;
 
   beforeAll(async () => {
-    fleet = await startSimFleet({ count: 1, base: '127.76', latency: recordedLatency });
+    fleet = await startSimFleet({ count: 1, base: ['127.76', '127.86', '127.96'], latency: recordedLatency });
     pool = new SshPool({ knownHostsFile: fleet.knownHostsFile });
     target = targetOf(fleet, fleet.hosts[0]!);
   });
@@ -131,7 +131,11 @@ describe(`a rollout of chapters 1 and 2 over ${HOSTS} simulated converged hosts`
 
   beforeAll(async () => {
     const started = Date.now();
-    fleet = await startSimFleet({ count: HOSTS, base: '127.77', latency: recordedLatency });
+    fleet = await startSimFleet({
+      count: HOSTS,
+      base: ['127.77', '127.87', '127.97'],
+      latency: recordedLatency,
+    });
     env = await connectTestEnv();
     client = env.client;
     worker = await startWorker(taskQueue, fleet.knownHostsFile);

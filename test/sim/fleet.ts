@@ -15,13 +15,18 @@ import path from 'node:path';
 import { utils } from 'ssh2';
 
 import { knownHostsName } from '../../src/ssh';
+import { generateEd25519 } from '../keys';
 import { commandsPerPass, loadRecording, type RecordedCommand, type Recording } from './recording';
-import { replayOf, startSimHost, type SimHost, type SimHostStats } from './host';
+import { replayOf, startSimHost, type Replay, type SimHost, type SimHostStats } from './host';
 
 export interface SimFleetOptions {
   count: number;
-  /** The first two octets of the hosts' addresses; default `127.77`. Give each concurrent fleet its own. */
-  base?: string;
+  /**
+   * The first two octets of the hosts' addresses, e.g. `127.77` (the default).
+   * Several candidates: the first whose addresses are all free, so two runs of
+   * one test at once still get a fleet each.
+   */
+  base?: string | readonly string[];
   /** Default 2222. */
   port?: number;
   /** Inventory names are `<prefix>0001` and so on; default `sim-`. */
@@ -77,60 +82,24 @@ export const recordedLatency = (command: RecordedCommand | undefined): number =>
 const PER_BLOCK = 200;
 const MAX_HOSTS = 256 * PER_BLOCK;
 
-/**
- * An ed25519 key pair that ssh2 can read back. ssh2 1.17's generateKeyPairSync
- * writes about one key in 450 with a 31-byte public key (a zero byte lost),
- * which its own parser then rejects as "Malformed OpenSSH private key".
- */
-export function generateEd25519(): { private: string; public: string } {
-  for (;;) {
-    const pair = utils.generateKeyPairSync('ed25519');
-    if (!(utils.parseKey(pair.private) instanceof Error)) return pair;
-  }
-}
-
 export function simAddress(base: string, index: number): string {
   return `${base}.${Math.floor(index / PER_BLOCK)}.${(index % PER_BLOCK) + 1}`;
 }
 
 export async function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
-  const base = opts.base ?? '127.77';
-  if (!/^127\.\d{1,3}$/.test(base)) throw new RangeError(`base must look like 127.N, got ${base}`);
+  const bases = typeof opts.base === 'string' ? [opts.base] : (opts.base ?? ['127.77']);
+  const bad = bases.find((b) => !/^127\.\d{1,3}$/.test(b));
+  if (bad !== undefined) throw new RangeError(`base must look like 127.N, got ${bad}`);
   if (!Number.isInteger(opts.count) || opts.count < 1 || opts.count > MAX_HOSTS) {
     throw new RangeError(`count must be from 1 to ${MAX_HOSTS}, got ${opts.count}`);
   }
   const port = opts.port ?? 2222;
-  const prefix = opts.prefix ?? 'sim-';
   const recording = opts.recording ?? loadRecording();
-  const replay = replayOf(recording);
   const client = generateEd25519();
   const authorizedKey = utils.parseKey(client.public);
+  const spec = { ...opts, port, replay: replayOf(recording), authorizedKey };
+  const hosts = await startOnFirstFreeBase(spec, bases);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rollbook-sim-'));
-  const hosts: SimHost[] = [];
-
-  try {
-    const width = String(opts.count).length < 4 ? 4 : String(opts.count).length;
-    for (let i = 0; i < opts.count; i++) {
-      const host = await startSimHost({
-        host: `${prefix}${String(i + 1).padStart(width, '0')}`,
-        address: simAddress(base, i),
-        port,
-        hostKey: generateEd25519().private,
-        authorizedKey,
-        user: 'root',
-        replay,
-        ...(opts.maxSessions === undefined ? {} : { maxSessions: opts.maxSessions }),
-        ...(opts.latency ? { latency: opts.latency } : {}),
-      });
-      hosts.push(host);
-    }
-  } catch (err) {
-    await Promise.all(hosts.map((h) => h.close()));
-    await fs.rm(dir, { recursive: true, force: true });
-    const hint =
-      (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? ` (another fleet on ${base}.x.y:${port}?)` : '';
-    throw new Error(`cannot start the simulated fleet: ${(err as Error).message}${hint}`, { cause: err });
-  }
 
   const privateKeyFile = path.join(dir, 'id_ed25519');
   const knownHostsFile = path.join(dir, 'known_hosts');
@@ -160,6 +129,49 @@ export async function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+interface HostsSpec extends SimFleetOptions {
+  port: number;
+  replay: Replay;
+  authorizedKey: ReturnType<typeof utils.parseKey>;
+}
+
+async function startOnFirstFreeBase(spec: HostsSpec, bases: readonly string[]): Promise<SimHost[]> {
+  for (const [i, base] of bases.entries()) {
+    const hosts = await startHosts(spec, base, i === bases.length - 1);
+    if (hosts) return hosts;
+  }
+  throw new RangeError('base: expected at least one candidate');
+}
+
+/** Starts every host on `base`; undefined when an address is taken and `last` is false. */
+async function startHosts(spec: HostsSpec, base: string, last: boolean): Promise<SimHost[] | undefined> {
+  const hosts: SimHost[] = [];
+  const width = Math.max(4, String(spec.count).length);
+  try {
+    for (let i = 0; i < spec.count; i++) {
+      const host = await startSimHost({
+        host: `${spec.prefix ?? 'sim-'}${String(i + 1).padStart(width, '0')}`,
+        address: simAddress(base, i),
+        port: spec.port,
+        hostKey: generateEd25519().private,
+        authorizedKey: spec.authorizedKey,
+        user: 'root',
+        replay: spec.replay,
+        ...(spec.maxSessions === undefined ? {} : { maxSessions: spec.maxSessions }),
+        ...(spec.latency ? { latency: spec.latency } : {}),
+      });
+      hosts.push(host);
+    }
+    return hosts;
+  } catch (err) {
+    await Promise.all(hosts.map((h) => h.close()));
+    const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+    if (inUse && !last) return undefined;
+    const hint = inUse ? ` (another fleet on ${base}.x.y:${spec.port}?)` : '';
+    throw new Error(`cannot start the simulated fleet: ${(err as Error).message}${hint}`, { cause: err });
+  }
 }
 
 function sumStats(all: SimHostStats[]): FleetTotals {

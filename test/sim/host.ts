@@ -22,9 +22,9 @@ import {
   type RecordedFile,
   type Recording,
 } from './recording';
-import { unwrapCommand } from './wire';
+import { exitTrailer, unwrapCommand, type WireCommand } from './wire';
 
-const { STATUS_CODE, OPEN_MODE } = utils.sftp;
+const { STATUS_CODE } = utils.sftp;
 
 /** Replay tables built once per recording and shared by every host. */
 export interface Replay {
@@ -167,7 +167,7 @@ function serveSession(session: Session, opts: SimHostOptions, stats: SimHostStat
     const wire = unwrapCommand(info.command);
     const channel = accept();
     channel.on('error', () => undefined);
-    readStdin(channel, wire.stdinBytes, (stdin) => answer(channel, wire.command, stdin, opts, stats));
+    readStdin(channel, wire.stdinBytes, (stdin) => answer(channel, wire, stdin, opts, stats));
   });
   session.on('sftp', (accept) => {
     stats.sftpSessions++;
@@ -201,11 +201,12 @@ function readStdin(channel: ServerChannel, bytes: number, done: (stdin: Buffer |
 
 function answer(
   channel: ServerChannel,
-  command: string,
+  wire: WireCommand,
   stdin: Buffer | undefined,
   opts: SimHostOptions,
   stats: SimHostStats,
 ): void {
+  const { command } = wire;
   const key = normalizeText(replayKey(command, stdin && sha256Hex(stdin)), opts);
   const recorded = opts.replay.commands.get(key);
   const reply = () => {
@@ -213,21 +214,24 @@ function answer(
       const shown = escapeControl(command).replace(/\n/g, '\\n').slice(0, SHOWN_CHARS);
       stats.unrecorded.push(`command: ${shown}`);
       channel.stderr.write(`sim: unrecorded command: ${shown}\n`);
-      return finish(channel, 127);
+      return finish(channel, wire, 127);
     }
     stats.byCommand.set(recorded.command, (stats.byCommand.get(recorded.command) ?? 0) + 1);
     if (recorded.stdout) channel.write(denormalizeText(recorded.stdout, opts));
     if (recorded.stderr) channel.stderr.write(denormalizeText(recorded.stderr, opts));
-    finish(channel, recorded.exitCode);
+    finish(channel, wire, recorded.exitCode);
   };
   const delay = opts.latency?.(recorded) ?? 0;
   if (delay > 0) setTimeout(reply, delay);
   else reply();
 }
 
-function finish(channel: ServerChannel, exitCode: number | null): void {
+/** Ends the command as the pool's wrapper and sshd do: the stderr trailer, the exit status, then EOF and close. */
+function finish(channel: ServerChannel, wire: WireCommand, exitCode: number | null): void {
   // A recorded null exit status (the channel closed without one) is replayed as just that.
-  if (exitCode !== null) channel.exit(exitCode);
+  if (exitCode === null) return void channel.end();
+  if (wire.marker !== null) channel.stderr.write(exitTrailer(wire.marker, exitCode));
+  channel.exit(exitCode);
   channel.end();
 }
 
@@ -256,7 +260,7 @@ function serveSftp(sftp: SFTPWrapper, opts: SimHostOptions, stats: SimHostStats)
   const lookup = (path: string) => opts.replay.files.get(normalizeText(path, opts));
 
   sftp.on('OPEN', (id, filename, flags) => {
-    if (flags !== OPEN_MODE.READ) return unrecorded(id, `open for writing ${filename}`);
+    if (utils.sftp.flagsToString(flags) !== 'r') return unrecorded(id, `open for writing ${filename}`);
     const file = lookup(filename);
     if (!file) return unrecorded(id, `read ${filename}`);
     if (file.contentBase64 === null) return sftp.status(id, STATUS_CODE.NO_SUCH_FILE, 'No such file');

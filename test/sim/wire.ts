@@ -1,8 +1,9 @@
 /**
  * What SshPool puts on the wire, read back by the simulator: every exec is
- * `exec sh -c WRAPPER rollbook-exec STDIN_BYTES COMMAND` (src/ssh/exec.ts), and
- * the replay keys on COMMAND. The wrapper's words are taken from the pool's own
- * `wrapCommand`, so a change to the wrapper needs no change here.
+ * `exec sh -c WRAPPER rollbook-exec STDIN_BYTES COMMAND MARKER`
+ * (src/ssh/exec.ts), and the replay keys on COMMAND. The wrapper's words and
+ * their order are taken from the pool's own `wrapCommand`, so a change to the
+ * wrapper text needs no change here.
  */
 import { wrapCommand } from '../../src/ssh/exec';
 
@@ -40,19 +41,38 @@ export interface WireCommand {
   command: string;
   /** Bytes of stdin the wrapper feeds the command before closing its stdin. */
   stdinBytes: number;
-  /** Whether the line had the pool's wrapper. */
-  wrapped: boolean;
+  /** The marker of the wrapper's exit status trailer on stderr; null for an unwrapped line. */
+  marker: string | null;
 }
 
-/** The wrapper's fixed leading words: `exec sh -c WRAPPER rollbook-exec`. */
-const WRAPPER_WORDS = (splitQuotedWords(wrapCommand('', 0)) ?? []).slice(0, 5);
+// A reference line with recognisable arguments tells where each one goes, so
+// the parser follows the pool's wrapper as it changes.
+const SAMPLE = { command: 'sim-sample-command', stdinBytes: '4242', marker: 'sim-sample-marker' };
+const REFERENCE =
+  splitQuotedWords(wrapCommand(SAMPLE.command, Number(SAMPLE.stdinBytes), SAMPLE.marker)) ?? [];
+const AT = {
+  command: REFERENCE.indexOf(SAMPLE.command),
+  stdinBytes: REFERENCE.indexOf(SAMPLE.stdinBytes),
+  marker: REFERENCE.indexOf(SAMPLE.marker),
+};
+const FIXED = new Set([AT.command, AT.stdinBytes, AT.marker]);
 
 export function unwrapCommand(line: string): WireCommand {
   const words = splitQuotedWords(line);
-  const prefixMatches = words?.length === 7 && WRAPPER_WORDS.every((w, i) => words[i] === w);
-  const count = words?.[5] ?? '';
-  if (!words || !prefixMatches || !/^\d+$/.test(count)) {
-    return { command: line, stdinBytes: 0, wrapped: false };
-  }
-  return { command: words[6] ?? '', stdinBytes: Number(count), wrapped: true };
+  const wrapped =
+    words !== null &&
+    words.length === REFERENCE.length &&
+    REFERENCE.every((word, i) => FIXED.has(i) || words[i] === word) &&
+    /^\d+$/.test(words[AT.stdinBytes] ?? '');
+  if (!wrapped) return { command: line, stdinBytes: 0, marker: null };
+  return {
+    command: words[AT.command] ?? '',
+    stdinBytes: Number(words[AT.stdinBytes]),
+    marker: words[AT.marker] ?? null,
+  };
+}
+
+/** The last stderr line the pool's wrapper writes after the command: the marker and the exit status. */
+export function exitTrailer(marker: string, exitCode: number): string {
+  return `\n${marker}${exitCode}\n`;
 }
