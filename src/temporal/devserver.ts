@@ -88,8 +88,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
 
   const log = openSync(logFile, 'a');
   const child = spawn(findTemporalBinary(), serverArgs(opts, ip, port), {
+    // Same process group: Ctrl-C or a closed terminal stops the server with its parent.
     stdio: ['ignore', log, log],
-    detached: true,
   });
   const address = `${ip}:${port}`;
   try {
