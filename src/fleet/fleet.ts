@@ -101,7 +101,7 @@ export async function startFleet(options: StartFleetOptions): Promise<FleetInfo>
   return saveFleet(ctx, sortHosts(plans.map((p) => p.host)), keys);
 }
 
-/** Removes the fleet's containers with their volumes, its network and its directory. */
+/** Removes the fleet's containers with their volumes, whatever else is on its network (a mirror), the network and the directory. */
 export async function stopFleet(name: string, opts: FleetLocation = {}): Promise<void> {
   checkName('fleet', name);
   const filter = ['--filter', labelFilter(name)];
@@ -109,6 +109,11 @@ export async function stopFleet(name: string, opts: FleetLocation = {}): Promise
   if (containers.length > 0) await docker(['rm', '-fv', ...containers], { target: `fleet ${name}` });
 
   const networks = lines(await docker(['network', 'ls', '-q', ...filter]));
+  // Containers the fleet did not start but put on its network (its package mirror) would block the removal.
+  for (const network of networks) {
+    const attached = lines(await docker(['ps', '-aq', '--filter', `network=${network}`]));
+    if (attached.length > 0) await docker(['rm', '-fv', ...attached], { target: `network of fleet ${name}` });
+  }
   if (networks.length > 0) await docker(['network', 'rm', ...networks], { target: networkName(name) });
 
   const volumes = lines(await docker(['volume', 'ls', '-q', ...filter]));
