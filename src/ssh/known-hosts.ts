@@ -175,7 +175,13 @@ export function verifyKey(
 /** Per-file queue, so appends from one process never interleave. */
 const appendQueues = new Map<string, Promise<unknown>>();
 
-/** One known_hosts file. Every call reads it afresh, so edits by other tools are seen. */
+/**
+ * Parsed files by path, reused while the file's size and change time stay the
+ * same: a fleet's known_hosts grows with the fleet and is read on every connection.
+ */
+const parsedFiles = new Map<string, { stamp: string; entries: KnownHostEntry[] }>();
+
+/** One known_hosts file. Every call checks it afresh, so edits by other tools are seen. */
 export class KnownHostsFile {
   readonly file: string;
 
@@ -184,7 +190,21 @@ export class KnownHostsFile {
   }
 
   async entries(): Promise<KnownHostEntry[]> {
-    return parseKnownHosts(await this.readText());
+    const stamp = await this.stamp();
+    const cached = parsedFiles.get(this.file);
+    if (stamp !== null && cached?.stamp === stamp) return cached.entries;
+    const entries = parseKnownHosts(await this.readText());
+    if (stamp !== null) parsedFiles.set(this.file, { stamp, entries });
+    return entries;
+  }
+
+  private async stamp(): Promise<string | null> {
+    try {
+      const stat = await fs.stat(this.file, { bigint: true });
+      return `${stat.ino}:${stat.size}:${stat.ctimeNs}:${stat.mtimeNs}`;
+    } catch {
+      return null;
+    }
   }
 
   /** Keys recorded for the host (revoked ones excluded). */

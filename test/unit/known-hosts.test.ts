@@ -158,6 +158,16 @@ describe('KnownHostsFile.verify', () => {
     const kh = new KnownHostsFile(path.join(dir, 'does-not-exist'));
     expect(await kh.verify('web-1', 22, typeA, keyA)).toBe('unknown');
   });
+
+  it('sees a key another tool wrote or replaced after an earlier read', async () => {
+    const [type, key] = newKey('edited');
+    const kh = await fileWith('edited', '');
+    expect(await kh.verify('web-1', 22, type, key)).toBe('unknown');
+    await fs.appendFile(kh.file, `web-1 ${type} ${key}\n`);
+    expect(await kh.verify('web-1', 22, type, key)).toBe('match');
+    await fs.writeFile(kh.file, `web-1 ${typeA} ${keyA}\n`);
+    expect(await kh.verify('web-1', 22, type, key)).toBe('mismatch');
+  });
 });
 
 describe('KnownHostsFile.append', () => {
