@@ -24,9 +24,9 @@ import { Connection, Client } from '@temporalio/client';
 import { runChapterOnHost } from '../activities/chapters';
 import { FACTS_SCRIPT, parseFacts } from '../src/facts';
 import { childWorkflowId } from '../src/rollout/ids';
-import { SshPool, type SshTarget } from '../src/ssh';
+import { SshPool } from '../src/ssh';
 import { startDevServer, type DevServer } from '../src/temporal/devserver';
-import { inventoryOf, recordedLatency, startSimFleet, type SimFleet } from '../test/sim/fleet';
+import { inventoryOf, recordedLatency, simTarget, startSimFleet, type SimFleet } from '../test/sim/fleet';
 import {
   activityLatencies,
   historyFigures,
@@ -171,20 +171,10 @@ interface CpuFigures {
   bench: number;
 }
 
-function targetOf(fleet: SimFleet, host: SimHost): SshTarget {
-  return {
-    host: host.host,
-    address: host.address,
-    port: host.port,
-    user: 'root',
-    credential: { type: 'key-file', path: fleet.privateKeyFile },
-  };
-}
-
 /** Median duration of each step (and of the facts script) run directly, without Temporal, on an idle host. */
 async function bareStepDurations(fleet: SimFleet, host: SimHost): Promise<Map<string, number>> {
   const pool = new SshPool({ knownHostsFile: fleet.knownHostsFile });
-  const target = targetOf(fleet, host);
+  const target = simTarget(fleet, host);
   const samples = new Map<string, number[]>();
   const add = (key: string, ms: number) => samples.set(key, [...(samples.get(key) ?? []), ms]);
   try {

@@ -6,6 +6,7 @@
 import { createTwoFilesPatch } from 'diff';
 import type { Change } from '../../src/steps/model';
 import { CommandFailedError } from '../../src/ssh/errors';
+import type { ExecResult } from '../../src/ssh';
 import { shellCommand, shellJoin } from '../../src/shell/quote';
 import { PackageManagerLockedError } from './errors';
 import type { StepContext } from './runner';
@@ -18,14 +19,7 @@ export interface CommandOptions {
   heartbeatOnOutput?: boolean;
 }
 
-export interface CommandResult {
-  command: string;
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  durationMs: number;
-}
+export type CommandResult = ExecResult;
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
 
@@ -63,24 +57,16 @@ export async function execOn(
   );
 }
 
-/**
- * Runs a command line and throws {@link CommandFailedError} unless it exits 0.
- * A channel that closed without any exit status lost its command somewhere
- * between here and the host: that failure is marked retryable.
- */
+/** Runs a command line and throws {@link CommandFailedError} unless it exits 0. */
 export async function runOn(
   ctx: StepContext<unknown>,
   command: string,
   opts: CommandOptions = {},
 ): Promise<CommandResult> {
   const result = await execOn(ctx, command, opts);
-  if (result.exitCode !== 0) throw commandFailed(ctx, result);
+  // A channel that closed without an exit status never gets here: the pool throws a retryable error.
+  if (result.exitCode !== 0) throw new CommandFailedError(ctx.target.host, result);
   return result;
-}
-
-function commandFailed(ctx: StepContext<unknown>, result: CommandResult): CommandFailedError {
-  const lost = result.exitCode === null && result.signal === null;
-  return new CommandFailedError(ctx.target.host, result, lost);
 }
 
 /** Runs an argv: every word quoted by the project's one quoting helper. */
@@ -120,7 +106,7 @@ export async function runPackageManager(
     const line = output.split('\n').find((l) => lock.test(l)) ?? 'lock held';
     throw new PackageManagerLockedError(ctx.target.host, command, line.trim().slice(0, 200));
   }
-  throw commandFailed(ctx, result);
+  throw new CommandFailedError(ctx.target.host, result);
 }
 
 /**

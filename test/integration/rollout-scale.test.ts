@@ -17,7 +17,7 @@ import type { RollbookWorker } from '../../workers/worker';
 import { mapLimit } from '../../workflows/concurrency';
 import type { HostRunbookResult } from '../../workflows/host-runbook';
 import type { rollout } from '../../workflows/rollout';
-import { recordedLatency, startSimFleet, type SimFleet } from '../sim/fleet';
+import { recordedLatency, simTarget, startSimFleet, type SimFleet } from '../sim/fleet';
 import {
   HISTORY_BYTES_WARN,
   HISTORY_EVENTS_WARN,
@@ -25,7 +25,6 @@ import {
   runChain,
   type HistoryFigures,
 } from '../sim/history';
-import type { SimHost } from '../sim/host';
 import { connectTestEnv, startWorker, uniqueName } from './harness';
 
 const HOSTS = 1_000;
@@ -33,16 +32,6 @@ const HOSTS = 1_000;
 const MAX_IN_FLIGHT = 100;
 /** Temporal's limit on pending children per workflow. */
 const PENDING_CHILDREN_LIMIT = 2_000;
-
-function targetOf(fleet: SimFleet, host: SimHost): SshTarget {
-  return {
-    host: host.host,
-    address: host.address,
-    port: host.port,
-    user: 'root',
-    credential: { type: 'key-file', path: fleet.privateKeyFile },
-  };
-}
 
 function describeFigures(label: string, f: HistoryFigures): string {
   const size = f.describedSize === undefined ? '' : `, describe ${f.describedSize} B`;
@@ -67,7 +56,7 @@ describe('the simulated fleet', () => {
   beforeAll(async () => {
     fleet = await startSimFleet({ count: 1, base: ['127.76', '127.86', '127.96'], latency: recordedLatency });
     pool = new SshPool({ knownHostsFile: fleet.knownHostsFile });
-    target = targetOf(fleet, fleet.hosts[0]!);
+    target = simTarget(fleet, fleet.hosts[0]!);
   });
 
   afterAll(async () => {

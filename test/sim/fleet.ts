@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { utils } from 'ssh2';
 
-import { knownHostsName } from '../../src/ssh';
+import { knownHostsName, type SshTarget } from '../../src/ssh';
 import { generateEd25519 } from '../keys';
 import { commandsPerPass, loadRecording, type RecordedCommand, type Recording } from './recording';
 import { replayOf, startSimHost, type Replay, type SimHost, type SimHostStats } from './host';
@@ -181,6 +181,17 @@ function sumStats(all: SimHostStats[]): FleetTotals {
     unrecorded: all.flatMap((s) => s.unrecorded),
     peakSessions: Math.max(0, ...all.map((s) => s.peakSessions)),
     refusedSessions: all.reduce((n, s) => n + s.refusedSessions, 0),
+  };
+}
+
+/** How the pool reaches one simulated host. */
+export function simTarget(fleet: SimFleet, host: SimHost): SshTarget {
+  return {
+    host: host.host,
+    address: host.address,
+    port: host.port,
+    user: 'root',
+    credential: { type: 'key-file', path: fleet.privateKeyFile },
   };
 }
 
