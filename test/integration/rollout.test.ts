@@ -2,11 +2,15 @@
  * The rollout workflow end to end: six systemd hosts with no route outside, the
  * offline mirror as their only package source, chapters 1 (mirror) and 2 (docker).
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { addHost, clearAuditLog, readAuditEntries, startHost, stopHost } from '../../src/fleet';
 import { HELLO_OUTPUT } from '../../src/fleet/hello-image';
 import { approveWaveUpdate, changePolicyUpdate, pauseSignal, resumeSignal } from '../../src/rollout/messages';
 import { startRolloutFixture, type RolloutFixture } from './rollout-fixture';
+
+const run = promisify(execFile);
 
 const HOSTS = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
 const FAST_RETRY = { maximumAttempts: 2, initialInterval: '500ms', maximumInterval: '1s' };
@@ -44,10 +48,17 @@ describe('rollout of chapters 1 and 2', () => {
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'succeeded', counts: { succeeded: 6, failed: 0 } });
 
+    // No route outside is Docker's --internal guarantee; the test sends nothing past the fleet's network to show it.
+    const { stdout: internal } = await run('docker', [
+      'network',
+      'inspect',
+      '-f',
+      '{{.Internal}}',
+      fx.fleet.network,
+    ]);
+    expect(internal.trim()).toBe('true');
     for (const host of HOSTS) {
       const target = await fx.target(host);
-      const outside = await fx.pool.exec(target, 'curl -sS -m 3 -o /dev/null http://deb.debian.org/ 2>&1');
-      expect(outside.exitCode).not.toBe(0);
       const run = await fx.pool.run(target, 'docker run --rm rollbook/hello:1');
       expect(run.stdout.trim()).toBe(HELLO_OUTPUT);
     }
